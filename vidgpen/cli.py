@@ -1,0 +1,75 @@
+"""The ``vidgpen`` command line: one sub-command per job, exit codes users can script on.
+
+Exit codes: 0 done, 2 bad input or usage (one ``error: ...`` line, no traceback unless
+``-v``), 1 failure while processing, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from vidgpen.errors import VidgpenError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one ``error:`` line instead of the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from vidgpen.faces import inspect as inspect_cmd
+    from vidgpen.models import commands as models_cmd
+
+    parser = _Parser(prog="vidgpen", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    models = sub.add_parser("models", help="list, locate, download and verify model weights")
+    models_cmd.add_arguments(models)
+    commands["models"] = models_cmd.run
+
+    inspect = sub.add_parser("inspect", help="detect, track and align faces without restoring (no weights needed)")
+    inspect_cmd.add_arguments(inspect)
+    commands["inspect"] = inspect_cmd.run
+
+    parser.set_defaults(_commands=commands)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return args._commands[args.command](args)
+    except VidgpenError as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a failure while processing: one line unless -v
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Exception types the CLI maps to exit codes.
+
+Anything derived from :class:`VidgpenError` is the user's to fix (a bad file, a bad
+option, missing weights): the CLI prints its message as one ``error: ...`` line and exits
+with code 2. Every message names the file it is about, so it stands on its own.
+Other exceptions are failures while processing (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class VidgpenError(Exception):
+    """Bad input or usage; the message is one line naming the file and the problem."""
+
+
+class InputError(VidgpenError):
+    """An input media file cannot be used (missing, empty, not media, no video stream)."""
+
+
+class OutputError(VidgpenError):
+    """The output cannot be written (it is the input, exists, or its folder is unwritable)."""
+
+
+class WeightsError(VidgpenError):
+    """A model checkpoint is missing, corrupt, or not of a layout vidgpen knows."""
+
+
+class ConfigError(VidgpenError):
+    """A preset, config file or option has an unknown key or a bad value."""

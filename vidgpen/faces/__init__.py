@@ -1,0 +1,1 @@
+"""Faces across frames: detect, track, smooth landmarks, align, paste back."""

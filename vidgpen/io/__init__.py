@@ -1,0 +1,1 @@
+"""Video decode and encode over PyAV (and decord), streaming frame by frame."""

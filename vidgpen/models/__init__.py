@@ -1,0 +1,1 @@
+"""GPEN and the registry of its weights."""
