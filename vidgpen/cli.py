@@ -24,24 +24,41 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    from vidgpen import commands
     from vidgpen.faces import inspect as inspect_cmd
     from vidgpen.models import commands as models_cmd
 
     parser = _Parser(prog="vidgpen", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    # -v/-q are accepted after the sub-command too (`vidgpen restore IN -o OUT -q`).
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
 
-    models = sub.add_parser("models", help="list, locate, download and verify model weights")
+    def add(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, parents=[common])
+
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    restore = add("restore", "restore every face in a video")
+    commands.add_restore_arguments(restore)
+    handlers["restore"] = commands.run_restore
+
+    presets = add("presets", "list presets or show one merged over the defaults")
+    commands.add_presets_arguments(presets)
+    handlers["presets"] = commands.run_presets
+
+    models = add("models", "list, locate, download and verify model weights")
     models_cmd.add_arguments(models)
-    commands["models"] = models_cmd.run
+    handlers["models"] = models_cmd.run
 
-    inspect = sub.add_parser("inspect", help="detect, track and align faces without restoring (no weights needed)")
+    inspect = add("inspect", "detect, track and align faces without restoring (no weights needed)")
     inspect_cmd.add_arguments(inspect)
-    commands["inspect"] = inspect_cmd.run
+    handlers["inspect"] = inspect_cmd.run
 
-    parser.set_defaults(_commands=commands)
+    parser.set_defaults(_handlers=handlers)
     return parser
 
 
@@ -55,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     try:
-        return args._commands[args.command](args)
+        return args._handlers[args.command](args)
     except VidgpenError as exc:
         if args.verbose:
             raise

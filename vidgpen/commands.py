@@ -1,0 +1,148 @@
+"""``vidgpen restore`` and ``vidgpen presets``: flags → RestoreConfig → Pipeline.
+
+Only flags the user actually gave become overrides (argparse.SUPPRESS), so a preset or
+config file value is never silently replaced by a flag's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from vidgpen.config import ConfigLayers, RestoreConfig, build_config, list_presets, preset_description, preset_path
+
+_S = argparse.SUPPRESS
+
+# flag → (RestoreConfig field, type, help); shared by `restore` and `batch`.
+RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--model": ("model", str, "registry name (gpen-bfr-2048 default, -1024, -512, -256) or auto"),
+    "--weights": ("weights", str, "path to a GPEN checkpoint in the official layout (wins over --model)"),
+    "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib"),
+    "--detect-every": ("detect_every", int, "run the detector every N frames, tracking between"),
+    "--device": ("device", str, "auto | cpu | cuda | cuda:N"),
+    "--dtype": ("dtype", str, "auto | float32 | float16 | bfloat16"),
+    "--batch-size": ("batch_size", int, "faces per GPEN forward"),
+    "--faces": ("faces", str, "all | largest | comma-separated track ids (see `vidgpen inspect`)"),
+    "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
+    "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
+    "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),
+    "--template": ("template", str, "alignment template: gpen | ffhq"),
+    "--mask": ("mask", str, "feather | parsing"),
+    "--decoder": ("decoder", str, "pyav | decord"),
+    "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | h264_nvenc | hevc_nvenc"),
+    "--crf": ("crf", int, "encoder quality (lower is better)"),
+    "--encoder-preset": ("encoder_preset", str, "encoder speed preset, e.g. medium"),
+    "--pix-fmt": ("pix_fmt", str, "yuv420p | yuv420p10le | yuv444p"),
+    "--start": ("start", float, "start time in seconds"),
+    "--end": ("end", float, "end time in seconds"),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, help="preset name (see `vidgpen presets list`) or TOML path")
+    parser.add_argument("--config", default=None, help="TOML config file (overrides the preset)")
+    for flag, (dest, kind, text) in RESTORE_FLAGS.items():
+        parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, help=text)
+    parser.add_argument("--deinterlace", dest="cfg_deinterlace", nargs="?", const="auto", default=_S,
+                        help="deinterlace: auto (when flagged, the default of the flag), bwdif, yadif or off")
+    parser.add_argument("--color-match", dest="cfg_color_match", action="store_true", default=_S,
+                        help="match the restored face's colour to the original")
+
+
+def config_from_args(args: argparse.Namespace) -> RestoreConfig:
+    overrides = {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg_")}
+    return build_config(ConfigLayers(preset=args.preset, config_file=args.config, overrides=overrides))
+
+
+def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="input video")
+    parser.add_argument("-o", "--output", required=True, help="output video (container from the extension)")
+    add_config_arguments(parser)
+    parser.add_argument("--preview", default=None, help="also write a side-by-side before|after video here")
+    parser.add_argument("--report", default=None, help="write per-stage times and settings as JSON here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from vidgpen.io.reader import probe
+    from vidgpen.pipeline import Pipeline
+
+    config = config_from_args(args)
+    info = probe(args.input)
+    total = _expected_frames(info.frame_count, float(info.fps), config)
+    console = Console(stderr=True)
+    columns = [TextColumn("[bold]restoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
+               TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, disable=args.quiet, transient=False) as progress:
+        task = progress.add_task("restore", total=total, fps="-", faces=0)
+        started = progress.get_time()
+
+        def on_progress(frames: int, faces: int) -> None:
+            elapsed = max(progress.get_time() - started, 1e-6)
+            progress.update(task, completed=frames, faces=faces, fps=f"{frames / elapsed:.2f}")
+
+        report = Pipeline(config).run(args.input, args.output, overwrite=args.overwrite, preview=args.preview,
+                                      on_progress=on_progress)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if not args.quiet:
+        console.print(stage_table(report.stage_seconds, report.wall_seconds))
+        console.print(f"{report.frames} frames, {report.faces} faces in {report.tracks} tracks, "
+                      f"{report.fps:.2f} fps → {report.output}")
+    return 0
+
+
+def _expected_frames(count: int | None, fps: float, config: RestoreConfig) -> int | None:
+    if config.start is None and config.end is None:
+        return count
+    if count is None or fps <= 0:
+        return None
+    start = config.start or 0.0
+    end = config.end if config.end is not None else count / fps
+    return max(0, min(count, round((end - start) * fps)))
+
+
+def stage_table(stage_seconds: dict[str, float], wall: float) -> Table:
+    table = Table(title="time per stage (stages overlap; wall is the run's elapsed time)")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("share of wall", justify="right")
+    for stage, seconds in sorted(stage_seconds.items(), key=lambda kv: -kv[1]):
+        table.add_row(stage, f"{seconds:.2f}", f"{100 * seconds / wall:.0f}%" if wall else "-")
+    table.add_row("wall", f"{wall:.2f}", "100%")
+    return table
+
+
+def add_presets_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="presets_command", required=True)
+    sub.add_parser("list", help="list the presets")
+    show = sub.add_parser("show", help="print a preset merged over the defaults, as TOML")
+    show.add_argument("name")
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    if args.presets_command == "list":
+        for name in list_presets():
+            print(f"{name:12s} {preset_description(name)}")
+        return 0
+    path = preset_path(args.name)
+    config = build_config(ConfigLayers(preset=args.name))
+    own = set(tomllib.loads(path.read_text(encoding="utf-8")))
+    print(f"# preset {args.name} ({path}) merged over the built-in defaults; '# preset' marks its own values")
+    for key, value in config.to_dict().items():
+        line = f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}"
+        print(f"{line:40s} # preset" if key in own else line)
+    return 0
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, str) else str(value)
+

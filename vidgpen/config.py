@@ -1,0 +1,213 @@
+"""Restore settings: one dataclass, filled from built-in defaults < preset < config file < flags.
+
+Presets are TOML files in the repository's ``presets/`` folder (or any path); a config
+file has the same keys. Keeping every knob in one flat dataclass means the CLI, the
+Python API, presets and the batch manifest's settings hash all agree on names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from vidgpen.errors import ConfigError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+DETECTORS = ("retinaface-onnx", "retinaface", "retinaface-mobilenet", "dlib")
+TEMPLATES = ("gpen", "ffhq")
+MASKS = ("feather", "parsing")
+DEINTERLACE = ("off", "auto", "bwdif", "yadif")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+@dataclass
+class RestoreConfig:
+    """Every setting of a restore run. Field comments are the user-facing help."""
+
+    model: str = "gpen-bfr-2048"  # registry name, or "auto": per track, the smallest GPEN >= auto_factor x face size
+    weights: str | None = None  # path to a GPEN checkpoint (official layout); wins over model
+    auto_factor: float = 2.0  # with model="auto": model size >= this x the face's size on screen
+    detector: str = "retinaface-onnx"  # retinaface-onnx | retinaface | retinaface-mobilenet | dlib
+    detect_every: int = 1  # run the detector every N frames; tracking fills the frames between
+    detect_max_side: int = 1280  # detect on a copy downscaled so its longer side is at most this
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
+    batch_size: int = 8  # faces per GPEN forward, gathered across frames
+    faces: str = "all"  # all | largest | comma-separated track ids
+    min_face: int = 20  # ignore faces smaller than this (px, on screen)
+    strength: float = 1.0  # 0 = original, 1 = fully restored
+    smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
+    max_missed: int = 10  # frames a track survives without a detection
+    template: str = "gpen"  # alignment template: gpen (what GPEN was trained with) | ffhq
+    mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
+    color_match: bool = False  # match the restored face's Lab mean/std to the original
+    decoder: str = "pyav"  # pyav | decord
+    deinterlace: str = "off"  # off | auto (when the stream is flagged interlaced) | bwdif | yadif
+    codec: str = "libx264"
+    crf: int = 18
+    encoder_preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    start: float | None = None  # seconds
+    end: float | None = None  # seconds
+    queue_size: int = 16  # frames held between two stages
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, source: str = "settings") -> None:
+        """Raise ConfigError naming the key and where it came from."""
+
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"{source}: {key}: {why}")
+
+        def choice(key: str, options: tuple[str, ...]) -> None:
+            if getattr(self, key) not in options:
+                raise bad(key, f"{getattr(self, key)!r} is not one of {', '.join(options)}")
+
+        choice("detector", DETECTORS)
+        choice("template", TEMPLATES)
+        choice("mask", MASKS)
+        choice("deinterlace", DEINTERLACE)
+        choice("dtype", DTYPES)
+        choice("decoder", ("pyav", "decord"))
+        if not (self.device in DEVICES or self.device.startswith("cuda:")):
+            raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+        if not 0.0 <= self.strength <= 1.0:
+            raise bad("strength", f"{self.strength} is not within 0..1")
+        for key in ("detect_every", "batch_size", "queue_size", "detect_max_side"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"{getattr(self, key)} must be at least 1")
+        for key in ("smooth", "max_missed", "min_face", "crf"):
+            if getattr(self, key) < 0:
+                raise bad(key, f"{getattr(self, key)} must not be negative")
+        if self.auto_factor <= 0:
+            raise bad("auto_factor", "must be positive")
+        if self.faces not in ("all", "largest"):
+            try:
+                self.face_ids()
+            except ValueError:
+                raise bad("faces", f"{self.faces!r} is not all, largest or comma-separated track ids") from None
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise bad("end", f"{self.end} is not after start {self.start}")
+
+    def face_ids(self) -> list[int]:
+        return [int(part) for part in self.faces.split(",") if part.strip()]
+
+    def face_selection(self) -> str | list[int]:
+        """What the face analyzer takes: "all", "largest" or a list of track ids."""
+        return self.faces if self.faces in ("all", "largest") else self.face_ids()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def settings_hash(self) -> str:
+        """Hash of what changes the output (not queue sizes), for the batch manifest."""
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("queue_size", "device")}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_FIELD_TYPES = get_type_hints(RestoreConfig)
+_META_KEYS = ("description",)
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check a TOML/CLI value against the field's type, allowing ints for floats."""
+    expected = _FIELD_TYPES[key]
+    allowed = get_args(expected) if get_origin(expected) is Union else (expected,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is not type(None) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+    names = " or ".join(k.__name__ for k in allowed if k is not type(None))
+    raise ConfigError(f"{source}: {key}: expected {names}, got {value!r}")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a preset/config file, checking every key against RestoreConfig."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    known = {f.name for f in fields(RestoreConfig)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _META_KEYS:
+            continue
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {key!r}")
+        values[key] = _coerce(key, value, str(path))
+    return values
+
+
+def preset_path(name_or_path: str) -> Path:
+    """A preset by name (``film``) from presets/, or any TOML path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: no such preset file")
+        return candidate
+    path = PRESETS_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"{name_or_path}: unknown preset (known: {', '.join(list_presets()) or 'none'})")
+    return path
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_description(name: str) -> str:
+    data = tomllib.loads(preset_path(name).read_text(encoding="utf-8"))
+    return str(data.get("description", ""))
+
+
+@dataclass
+class ConfigLayers:
+    """The sources a run's settings are merged from, lowest precedence first."""
+
+    preset: str | None = None
+    config_file: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def build_config(layers: ConfigLayers) -> RestoreConfig:
+    """Merge defaults < preset < config file < overrides (flags / API keywords).
+
+    Each layer is checked as it is applied, so an error names the file (or "options")
+    that brought the bad key or value.
+    """
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if layers.preset:
+        path = preset_path(layers.preset)
+        steps.append((str(path), read_toml(path)))
+    if layers.config_file:
+        steps.append((layers.config_file, read_toml(Path(layers.config_file))))
+    known = {f.name for f in fields(RestoreConfig)}
+    overrides: dict[str, Any] = {}
+    for key, value in layers.overrides.items():
+        if key not in known:
+            raise ConfigError(f"options: unknown option {key!r}")
+        overrides[key] = _coerce(key, value, "options")
+    steps.append(("options", overrides))
+
+    merged: dict[str, Any] = {}
+    config = RestoreConfig()
+    for source, values in steps:
+        merged.update(values)
+        config = RestoreConfig.__new__(RestoreConfig)
+        for f in fields(RestoreConfig):
+            setattr(config, f.name, merged.get(f.name, f.default))
+        config.validate(source)
+    return config

@@ -1,0 +1,419 @@
+"""The streaming restore pipeline: decode → faces → align → GPEN in batches → paste → encode.
+
+Stages run in threads joined by bounded queues, so memory is bounded by the queue sizes,
+the smoothing lookahead and the batch, never by the video's length; nothing but the
+output is written to disk. PyAV, OpenCV and torch release the GIL in their heavy calls,
+so decode, face analysis, GPEN and encode overlap. Frames leave in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidgpen.config import ConfigLayers, RestoreConfig, build_config
+from vidgpen.faces.align import warp_face
+from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
+from vidgpen.faces.blend import FacePaste, paste_faces
+from vidgpen.faces.detect import make_detector
+from vidgpen.io.frames import Frame, VideoInfo
+from vidgpen.io.reader import open_video, probe
+from vidgpen.io.writer import VideoWriter, check_output
+from vidgpen.models.restorer import Restorer
+from vidgpen.stats import StageTimes
+
+log = logging.getLogger(__name__)
+
+AUTO_SIZES = (256, 512, 1024, 2048)
+_END = object()
+
+
+@dataclass
+class FaceJob:
+    """One face of one frame on its way through GPEN."""
+
+    face: TrackedFace
+    size: int
+    affine: np.ndarray  # 2×3, frame px → crop px at `size`
+    crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
+    restored: np.ndarray | None = None
+
+
+@dataclass
+class FrameWork:
+    """A frame with its faces; frames travel in order even when they hold no face."""
+
+    analyzed: AnalyzedFrame
+    jobs: list[FaceJob] = field(default_factory=list)
+
+    @property
+    def frame(self) -> Frame:
+        return self.analyzed.frame
+
+
+@dataclass
+class RunReport:
+    """What a run did: written by ``--report`` and returned by the API."""
+
+    input: str
+    output: str
+    frames: int
+    faces: int
+    tracks: int
+    wall_seconds: float
+    fps: float
+    stage_seconds: dict[str, float]
+    skipped_packets: int
+    models: dict[str, str]
+    settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class _Stopped(Exception):
+    """Raised inside a stage thread when another stage failed or the run was interrupted."""
+
+
+class _Channel:
+    """A bounded queue whose put/get give up when the run is stopping."""
+
+    def __init__(self, size: int, stop: threading.Event) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._stop = stop
+
+    def put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def get(self) -> Any:
+        while not self._stop.is_set():
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise _Stopped
+
+    def __iter__(self) -> Iterator[Any]:
+        while (item := self.get()) is not _END:
+            yield item
+
+
+class RestorerSet:
+    """The restorers a run uses, keyed by crop size, loaded on first use.
+
+    With a fixed model there is one; with ``model="auto"`` each track gets the smallest
+    GPEN at least ``auto_factor`` times its on-screen size, chosen once per track so a
+    face never switches model (and look) mid-shot.
+    """
+
+    def __init__(self, config: RestoreConfig, restorer: Restorer | None = None) -> None:
+        self._config = config
+        self._loaded: dict[int, Restorer] = {}
+        self._names: dict[int, str] = {}
+        self._track_size: dict[int, int] = {}
+        self._fixed: int | None = None
+        if restorer is not None:
+            self._fixed = int(restorer.size)
+            self._loaded[self._fixed] = restorer
+            self._names[self._fixed] = type(restorer).__name__
+        elif config.weights or config.model != "auto":
+            source = config.weights or config.model
+            loaded = self._load(source)
+            self._fixed = int(loaded.size)
+            self._loaded[self._fixed] = loaded
+            self._names[self._fixed] = str(source)
+
+    def _load(self, source: str) -> Restorer:
+        from vidgpen.models.restorer import FaceRestorer
+
+        cfg = self._config
+        return FaceRestorer.load(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size)
+
+    def size_for(self, face: TrackedFace) -> int:
+        if self._fixed is not None:
+            return self._fixed
+        if face.track not in self._track_size:
+            extent = 1.0 / _affine_scale(face.affine(1, self._config.template))
+            wanted = self._config.auto_factor * extent
+            self._track_size[face.track] = next((s for s in AUTO_SIZES if s >= wanted), AUTO_SIZES[-1])
+        return self._track_size[face.track]
+
+    def get(self, size: int) -> Restorer:
+        if size not in self._loaded:
+            name = f"gpen-bfr-{size}"
+            self._loaded[size] = self._load(name)
+            self._names[size] = name
+        return self._loaded[size]
+
+    @property
+    def names(self) -> dict[str, str]:
+        return {str(size): name for size, name in sorted(self._names.items())}
+
+
+def _affine_scale(affine: np.ndarray) -> float:
+    """Uniform scale of a similarity transform (crop px per frame px)."""
+    return float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+
+
+class Pipeline:
+    """Restore faces in a video, streaming.
+
+    ``restorer`` may be any object with ``size`` (crop side, px) and ``restore(batch)``
+    (N×S×S×3 uint8 RGB → same), so users and tests can plug in their own; without it
+    the GPEN named by the config is loaded.
+    """
+
+    def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:
+        self.config = config or RestoreConfig()
+        self._restorer = restorer
+
+    def run(
+        self,
+        input: str | Path,
+        output: str | Path,
+        *,
+        overwrite: bool = False,
+        preview: str | Path | None = None,
+        progress: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> RunReport:
+        cfg = self.config
+        input, output = str(input), str(output)
+        info = probe(input)
+        check_output(input, output, overwrite=overwrite)
+        if preview is not None:
+            check_output(input, str(preview), overwrite=overwrite)
+        restorers = RestorerSet(cfg, self._restorer)
+        detector = make_detector(cfg.detector, max_side=cfg.detect_max_side, device=cfg.device)
+        analyzer = FaceAnalyzer(
+            detector,
+            detect_every=cfg.detect_every,
+            lookahead=cfg.smooth,
+            max_missed=cfg.max_missed,
+            template=cfg.template,
+            min_face=cfg.min_face,
+            select=cfg.face_selection(),
+        )
+        times = StageTimes()
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        decoded = _Channel(cfg.queue_size, stop)
+        aligned = _Channel(cfg.queue_size, stop)
+        restored = _Channel(cfg.queue_size, stop)
+        pasted = _Channel(cfg.queue_size, stop)
+        counters = {"frames": 0, "faces": 0}
+        tracks: set[int] = set()
+        deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
+        started = time.perf_counter()
+
+        with open_video(input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end) as reader:
+
+            def decode() -> None:
+                frames = iter(reader)
+                while True:
+                    with times.timed("decode"):
+                        frame = next(frames, _END)
+                    decoded.put(frame)
+                    if frame is _END:
+                        return
+
+            def analyze() -> None:
+                for frame in decoded:
+                    for item in analyzer.push(frame):
+                        aligned.put(self._align(item, restorers, times))
+                for item in analyzer.flush():
+                    aligned.put(self._align(item, restorers, times))
+                aligned.put(_END)
+
+            def restore() -> None:
+                for batch in _gather(aligned, cfg.batch_size, cfg.queue_size):
+                    self._restore_batch(batch, restorers, times)
+                    for work in batch:
+                        restored.put(work)
+                restored.put(_END)
+
+            def paste() -> None:
+                for work in restored:
+                    before = work.frame.image.copy() if preview is not None else None
+                    with times.timed("paste"):
+                        self._paste(work)
+                    pasted.put((work, before))
+                pasted.put(_END)
+
+            threads = [
+                threading.Thread(target=_guard(fn, stop, errors), name=f"vidgpen-{fn.__name__}", daemon=True)
+                for fn in (decode, analyze, restore, paste)
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                with _writers(info, output, cfg, preview, overwrite) as (writer, preview_writer):
+                    for work, before in pasted:
+                        with times.timed("encode"):
+                            writer.write(work.frame)
+                            if preview_writer is not None:
+                                preview_writer.write(_side_by_side(work.frame, before))
+                        counters["frames"] += 1
+                        counters["faces"] += len(work.jobs)
+                        tracks.update(job.face.track for job in work.jobs)
+                        if on_progress is not None:
+                            on_progress(counters["frames"], counters["faces"])
+                    if errors:
+                        raise errors[0]
+            except _Stopped:
+                raise errors[0] from None
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+            skipped = int(getattr(reader, "skipped", 0))
+
+        for stage, seconds in getattr(analyzer, "timings", {}).items():
+            times.add(stage, seconds)
+        wall = time.perf_counter() - started
+        return RunReport(
+            input=input,
+            output=output,
+            frames=counters["frames"],
+            faces=counters["faces"],
+            tracks=len(tracks),
+            wall_seconds=round(wall, 3),
+            fps=round(counters["frames"] / wall, 3) if wall > 0 else 0.0,
+            stage_seconds=times.snapshot(),
+            skipped_packets=skipped,
+            models=restorers.names,
+            settings=cfg.to_dict(),
+        )
+
+    def _align(self, item: AnalyzedFrame, restorers: RestorerSet, times: StageTimes) -> FrameWork:
+        work = FrameWork(item)
+        if self.config.strength == 0:
+            return work  # nothing will be pasted: leave the frame exactly as decoded
+        with times.timed("align"):
+            for face in item.faces:
+                size = restorers.size_for(face)
+                affine = face.affine(size, self.config.template)
+                crop = warp_face(item.frame.image, affine, size)
+                work.jobs.append(FaceJob(face, size, affine, crop))
+        return work
+
+    def _restore_batch(self, batch: list[FrameWork], restorers: RestorerSet, times: StageTimes) -> None:
+        by_size: dict[int, list[FaceJob]] = {}
+        for work in batch:
+            for job in work.jobs:
+                by_size.setdefault(job.size, []).append(job)
+        for size, jobs in by_size.items():
+            restorer = restorers.get(size)
+            with times.timed("restore"):
+                out = restorer.restore(np.stack([job.crop for job in jobs]))
+            for job, face in zip(jobs, out):
+                job.restored = face
+
+    def _paste(self, work: FrameWork) -> None:
+        if not work.jobs:
+            return
+        cfg = self.config
+        pastes = [FacePaste(job.restored, job.crop, job.affine) for job in work.jobs]
+        changed = paste_faces(
+            work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
+            mask=cfg.mask, color_match=cfg.color_match,
+        )
+        work.frame.changed.extend(changed)
+
+
+def _gather(channel: _Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:
+    """Group consecutive frames until they hold ``batch_size`` faces (bounded by frames)."""
+    pending: list[FrameWork] = []
+    faces = 0
+    for work in channel:
+        pending.append(work)
+        faces += len(work.jobs)
+        if faces >= batch_size or len(pending) >= max_frames:
+            yield pending
+            pending, faces = [], 0
+    if pending:
+        yield pending
+
+
+def _guard(fn: Callable[[], None], stop: threading.Event, errors: list[BaseException]) -> Callable[[], None]:
+    """Run a stage; on failure record the error and stop every other stage."""
+
+    def run() -> None:
+        try:
+            fn()
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+            stop.set()
+
+    run.__name__ = fn.__name__
+    return run
+
+
+class _writers:
+    """The output writer and the optional side-by-side preview writer, entered together."""
+
+    def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool):
+        options = dict(codec=cfg.codec, crf=cfg.crf, preset=cfg.encoder_preset, pix_fmt=cfg.pix_fmt,
+                       start=cfg.start, end=cfg.end, overwrite=overwrite)
+        self._writer = VideoWriter(output, info, **options)
+        self._preview = None
+        if preview is not None:
+            width, height = info.display_size
+            side_info = replace(info, width=2 * width + (2 * width) % 2, height=height + height % 2, rotation=0)
+            self._preview = VideoWriter(str(preview), side_info, **options)
+
+    def __enter__(self) -> tuple[VideoWriter, VideoWriter | None]:
+        self._writer.__enter__()
+        if self._preview is not None:
+            try:
+                self._preview.__enter__()
+            except BaseException as exc:
+                self._writer.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        return self._writer, self._preview
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._preview is not None:
+                self._preview.__exit__(*exc)
+        finally:
+            self._writer.__exit__(*exc)
+
+
+def _side_by_side(frame: Frame, before: np.ndarray | None) -> Frame:
+    after = frame.image
+    both = np.concatenate([before if before is not None else after, after], axis=1)
+    pad_h, pad_w = both.shape[0] % 2, both.shape[1] % 2
+    if pad_h or pad_w:
+        both = np.pad(both, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return Frame(index=frame.index, pts=frame.pts, time=frame.time, image=both)
+
+
+def restore_video(input: str | Path, output: str | Path, *, preset: str | None = None,
+                  config_file: str | None = None, restorer: Restorer | None = None,
+                  overwrite: bool = False, preview: str | Path | None = None, **options: Any) -> RunReport:
+    """Restore every face in ``input`` and write ``output`` (the Python API of ``vidgpen restore``).
+
+    ``options`` are RestoreConfig fields (``model``, ``weights``, ``strength``, ...) and
+    take precedence over the preset and the config file, as flags do on the command line.
+    """
+    config = build_config(ConfigLayers(preset=preset, config_file=config_file, overrides=options))
+    return Pipeline(config, restorer=restorer).run(input, output, overwrite=overwrite, preview=preview)
