@@ -50,6 +50,10 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_presets_arguments(presets)
     handlers["presets"] = commands.run_presets
 
+    batch = add("batch", "restore every video of a library folder, resumable, locally or on Ray")
+    commands.add_batch_arguments(batch)
+    handlers["batch"] = commands.run_batch
+
     models = add("models", "list, locate, download and verify model weights")
     models_cmd.add_arguments(models)
     handlers["models"] = models_cmd.run

@@ -146,3 +146,51 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     return json.dumps(value) if isinstance(value, str) else str(value)
 
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="library folder to walk")
+    parser.add_argument("-o", "--output", required=True, help="output folder (mirrors the input tree)")
+    add_config_arguments(parser)
+    parser.add_argument("--include", action="append", default=[], help="only files matching this glob (repeatable)")
+    parser.add_argument("--exclude", action="append", default=[], help="skip files matching this glob (repeatable)")
+    parser.add_argument("--jobs", type=int, default=1, help="files restored at once (local engine)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", default=None, help="connect to this Ray cluster (default: start one here)")
+    parser.add_argument("--retries", type=int, default=1, help="retries for processing errors (not for bad input)")
+    parser.add_argument("--force", action="store_true", help="redo every file, even those already done")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be done and stop")
+    parser.add_argument("--suffix", default=".mp4", help="output file extension (container)")
+    parser.add_argument("--report", default=None, help="write the summary and per-file results as JSON here")
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from vidgpen.batch import BatchOptions, run_batch as run
+
+    config = config_from_args(args)
+    options = BatchOptions(include=args.include, exclude=args.exclude, jobs=args.jobs, engine=args.engine,
+                           ray_address=args.ray_address, retries=args.retries, force=args.force,
+                           dry_run=args.dry_run, output_suffix=args.suffix)
+    console = Console(stderr=True, quiet=args.quiet)
+
+    def on_result(result) -> None:
+        detail = f"  {result.error}" if result.error else f"  {result.frames} frames, {result.faces} faces"
+        console.print(f"{result.status:7s} {result.input} ({result.seconds:.1f} s){detail}")
+
+    summary = run(args.input, args.output, config, options, on_result=on_result)
+    if args.dry_run:
+        for result in summary.results:
+            console.print(f"{result.status:7s} {result.input} -> {result.output}")
+    table = Table(title=f"batch {args.input} → {args.output}")
+    for column in ("done", "skipped", "failed", "faces", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(str(summary.done), str(summary.skipped), str(summary.failed), str(summary.faces),
+                  f"{summary.seconds:.1f}")
+    console.print(table)
+    if args.report:
+        payload = {k: v for k, v in asdict(summary).items() if k != "results"}
+        payload["files"] = [asdict(r) for r in summary.results]
+        Path(args.report).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return 0 if summary.ok or args.dry_run else 1
