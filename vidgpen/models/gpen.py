@@ -119,7 +119,13 @@ class EqualConv2d(nn.Module):
     """Conv whose weights are stored N(0,1) and scaled by 1/√fan_in at run time (equalised lr)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0, bias: bool = True
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
@@ -286,7 +292,6 @@ class StyleGenerator(nn.Module):
 
     def __init__(self, size: int, style_dim: int, n_mlp: int, channel_multiplier: float, narrow: float) -> None:
         super().__init__()
-        self.log_size = int(math.log2(size))
         self.style = nn.Sequential(
             PixelNorm(), *(EqualLinear(style_dim, style_dim, lr_mul=0.01, activate=True) for _ in range(n_mlp))
         )
@@ -297,7 +302,7 @@ class StyleGenerator(nn.Module):
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         in_ch = ch4
-        for level in range(3, self.log_size + 1):
+        for level in range(3, int(math.log2(size)) + 1):
             out_ch = channels_at(2**level, channel_multiplier, narrow)
             self.convs.append(StyledConv(2 * in_ch, out_ch, style_dim, upsample=True))
             self.convs.append(StyledConv(2 * out_ch, out_ch, style_dim))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from vidgpen.errors import WeightsError
@@ -42,26 +43,72 @@ class WeightsEntry:
 
 
 _GPEN_HOST = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models"
-_MODELSCOPE = "https://modelscope.cn/api/v1/models/damo/cv_gpen_image-portrait-enhancement-hires/repo?Revision=master&FilePath="
+_MODELSCOPE = (
+    "https://modelscope.cn/api/v1/models/damo/cv_gpen_image-portrait-enhancement-hires/repo?Revision=master&FilePath="
+)
 _FACEXLIB = "https://github.com/xinntao/facexlib/releases/download"
 
+# No size or sha256 is published by the hosts for these files, so none is pinned here:
+# `vidgpen models verify` falls back to checking the GPEN layout of the file.
 REGISTRY: dict[str, WeightsEntry] = {
     e.name: e
     for e in (
-        WeightsEntry("gpen-bfr-256", f"{_GPEN_HOST}/GPEN-BFR-256.pth", "GPEN-BFR-256.pth", None, None,
-                     "GPEN blind face restoration, 256×256 faces (GPEN authors)"),
-        WeightsEntry("gpen-bfr-512", f"{_GPEN_HOST}/GPEN-BFR-512.pth", "GPEN-BFR-512.pth", None, None,
-                     "GPEN blind face restoration, 512×512 faces (GPEN authors)"),
-        WeightsEntry("gpen-bfr-1024", f"{_MODELSCOPE}pytorch_model.pt", "gpen-bfr-1024.pt", None, None,
-                     "GPEN blind face restoration, 1024×1024 faces (ModelScope damo hires)"),
-        WeightsEntry("gpen-bfr-2048", f"{_MODELSCOPE}pytorch_model-2048.pt", "gpen-bfr-2048.pt", None, None,
-                     "GPEN blind face restoration, 2048×2048 faces (ModelScope damo hires)"),
-        WeightsEntry("retinaface-resnet50", f"{_FACEXLIB}/v0.1.0/detection_Resnet50_Final.pth",
-                     "detection_Resnet50_Final.pth", None, None, "facexlib RetinaFace ResNet-50 face detector"),
-        WeightsEntry("retinaface-mobilenet0.25", f"{_FACEXLIB}/v0.1.0/detection_mobilenet0.25_Final.pth",
-                     "detection_mobilenet0.25_Final.pth", None, None, "facexlib RetinaFace MobileNet-0.25 face detector"),
-        WeightsEntry("parsenet", f"{_FACEXLIB}/v0.2.2/parsing_parsenet.pth", "parsing_parsenet.pth", None, None,
-                     "facexlib ParseNet face parsing (blend masks)"),
+        WeightsEntry(
+            name="gpen-bfr-256",
+            url=f"{_GPEN_HOST}/GPEN-BFR-256.pth",
+            filename="GPEN-BFR-256.pth",
+            size=None,
+            sha256=None,
+            description="GPEN blind face restoration, 256×256 faces (GPEN authors)",
+        ),
+        WeightsEntry(
+            name="gpen-bfr-512",
+            url=f"{_GPEN_HOST}/GPEN-BFR-512.pth",
+            filename="GPEN-BFR-512.pth",
+            size=None,
+            sha256=None,
+            description="GPEN blind face restoration, 512×512 faces (GPEN authors)",
+        ),
+        WeightsEntry(
+            name="gpen-bfr-1024",
+            url=f"{_MODELSCOPE}pytorch_model.pt",
+            filename="gpen-bfr-1024.pt",
+            size=None,
+            sha256=None,
+            description="GPEN blind face restoration, 1024×1024 faces (ModelScope, damo)",
+        ),
+        WeightsEntry(
+            name="gpen-bfr-2048",
+            url=f"{_MODELSCOPE}pytorch_model-2048.pt",
+            filename="gpen-bfr-2048.pt",
+            size=None,
+            sha256=None,
+            description="GPEN blind face restoration, 2048×2048 faces (ModelScope, damo)",
+        ),
+        WeightsEntry(
+            name="retinaface-resnet50",
+            url=f"{_FACEXLIB}/v0.1.0/detection_Resnet50_Final.pth",
+            filename="detection_Resnet50_Final.pth",
+            size=None,
+            sha256=None,
+            description="facexlib RetinaFace ResNet-50 face detector",
+        ),
+        WeightsEntry(
+            name="retinaface-mobilenet0.25",
+            url=f"{_FACEXLIB}/v0.1.0/detection_mobilenet0.25_Final.pth",
+            filename="detection_mobilenet0.25_Final.pth",
+            size=None,
+            sha256=None,
+            description="facexlib RetinaFace MobileNet-0.25 face detector",
+        ),
+        WeightsEntry(
+            name="parsenet",
+            url=f"{_FACEXLIB}/v0.2.2/parsing_parsenet.pth",
+            filename="parsing_parsenet.pth",
+            size=None,
+            sha256=None,
+            description="facexlib ParseNet face parsing (paste-back masks)",
+        ),
     )
 }
 
@@ -108,24 +155,25 @@ def resolve(name: str, download: bool = True) -> Path:
     e = entry(name)
     path = path_of(name)
     if path.is_file():
-        _check_size(e, path, path.stat().st_size)
+        _refuse_cached(e, path, _mismatch(e, path.stat().st_size))
         return path
     if not download:
         raise WeightsError(_missing_message(e, path, "not in the cache"))
     return _fetch(e, path)
 
 
-def _check_size(e: WeightsEntry, path: Path, size: int) -> None:
+def _mismatch(e: WeightsEntry, size: int, digest: str | None = None) -> str | None:
+    """What differs from the entry's published size/sha256, if anything."""
     if e.size is not None and size != e.size:
-        raise WeightsError(
-            f"{path}: {size} bytes, {e.name} should be {e.size}; "
-            f"run `vidgpen models download {e.name} --force`"
-        )
+        return f"{size} bytes, {e.name} has {e.size}"
+    if digest is not None and e.sha256 is not None and digest != e.sha256.lower():
+        return f"sha256 {digest} does not match {e.name}'s {e.sha256}"
+    return None
 
 
-def _check_sha256(e: WeightsEntry, path: Path, digest: str) -> None:
-    if e.sha256 is not None and digest != e.sha256.lower():
-        raise WeightsError(f"{path}: sha256 {digest} does not match {e.name}'s {e.sha256}; the file is corrupt or not {e.name}")
+def _refuse_cached(e: WeightsEntry, path: Path, problem: str | None) -> None:
+    if problem:
+        raise WeightsError(f"{path}: {problem}; run `vidgpen models download {e.name} --force`")
 
 
 def sha256_of(path: Path) -> str:
@@ -155,8 +203,8 @@ def _fetch(e: WeightsEntry, path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as out:
             digest, size = _stream(e, out)
-        _check_size(e, tmp, size)
-        _check_sha256(e, tmp, digest)
+        if problem := _mismatch(e, size, digest):
+            raise WeightsError(f"{path}: download from {e.url} refused ({problem}); nothing was saved")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -170,9 +218,11 @@ def _stream(e: WeightsEntry, out: BinaryIO) -> tuple[str, int]:
     request = urllib.request.Request(e.url, headers={"User-Agent": "vidgpen"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            total = response.length or e.size
+            length = response.headers.get("Content-Length")
+            total = int(length) if length else e.size
             columns = (TextColumn(e.name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-            with Progress(*columns, transient=True) as progress:
+            # stderr: stdout stays clean for `vidgpen models download NAME` in scripts
+            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
                 task = progress.add_task("download", total=total)
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
@@ -190,5 +240,5 @@ def verify(name: str) -> str:
     e = entry(name)
     path = resolve(name, download=False)
     digest = sha256_of(path)
-    _check_sha256(e, path, digest)
+    _refuse_cached(e, path, _mismatch(e, path.stat().st_size, digest))
     return digest

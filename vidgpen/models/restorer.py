@@ -1,0 +1,106 @@
+"""Run GPEN on batches of aligned faces: uint8 RGB in, uint8 RGB out.
+
+The pipeline only needs the :class:`Restorer` protocol (``size`` and ``restore``), so a
+faster GPEN, an ONNX session or a test double can stand in for :class:`FaceRestorer`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve_dtype
+from vidgpen.models.gpen import GPEN
+from vidgpen.models.loader import load_gpen, resolve_source
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    """What the pipeline calls.
+
+    ``size``: the side of the aligned faces to feed in. ``restore(faces)`` takes uint8 RGB
+    N×size×size×3 and returns uint8 RGB N×out×out×3, where out is usually ``size`` but
+    larger for super-resolution models (scale paste-back by ``out / size``).
+    """
+
+    @property
+    def size(self) -> int: ...
+
+    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray: ...
+
+
+class FaceRestorer:
+    """A GPEN model moved to one device/dtype, run in chunks of ``batch_size`` faces.
+
+    Chunking bounds GPU memory independently of how many faces a frame batch holds.
+    The model is moved and cast in place (``nn.Module.to``): the restorer owns it.
+    """
+
+    def __init__(self, model: GPEN, device: DeviceLike = None, dtype: DtypeLike = None, batch_size: int = 8) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(
+        cls, source: str | os.PathLike[str], device: DeviceLike = None, dtype: DtypeLike = None, batch_size: int = 8
+    ) -> FaceRestorer:
+        """From a checkpoint path or registry name (see :func:`load_gpen`).
+
+        Weights are shared: loading the same unchanged file for the same device and dtype
+        again (another video of a batch, another thread) reuses the model in memory.
+        """
+        path = resolve_source(source).resolve()
+        stat = path.stat()
+        dev = resolve_device(device)
+        dt = resolve_dtype(dtype, dev)
+        model = _shared_model(path, (stat.st_size, stat.st_mtime_ns), dev, dt)
+        return cls(model, device=dev, dtype=dt, batch_size=batch_size)
+
+    @property
+    def size(self) -> int:
+        """Input face side."""
+        return self.model.in_size
+
+    @property
+    def out_size(self) -> int:
+        """Output face side (> ``size`` only for super-resolution layouts)."""
+        return self.model.size
+
+    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3."""
+        batch = torch.as_tensor(faces)
+        if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (self.size, self.size, 3):
+            raise ValueError(f"faces must be uint8 N×{self.size}×{self.size}×3, got {batch.dtype} {tuple(batch.shape)}")
+        out = np.empty((batch.shape[0], self.out_size, self.out_size, 3), dtype=np.uint8)
+        with torch.inference_mode():
+            for start in range(0, batch.shape[0], self.batch_size):
+                chunk = batch[start : start + self.batch_size].to(self.device, non_blocking=True)
+                x = (chunk.permute(0, 3, 1, 2).float() / 127.5 - 1.0).to(self.dtype)
+                y = self.model(x).float().clamp_(-1.0, 1.0)
+                y = ((y + 1.0) * 127.5).round_().to(torch.uint8)
+                out[start : start + len(chunk)] = y.permute(0, 2, 3, 1).cpu().numpy()
+        return out
+
+
+_load_lock = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def _load_shared(path: Path, stamp: tuple[int, int], device: torch.device, dtype: torch.dtype) -> GPEN:
+    """``stamp`` (size, mtime) makes a rewritten file load afresh."""
+    return load_gpen(path, device=device, dtype=dtype)
+
+
+def _shared_model(path: Path, stamp: tuple[int, int], device: torch.device, dtype: torch.dtype) -> GPEN:
+    with _load_lock:  # one load per file even when batch threads start together
+        return _load_shared(path, stamp, device, dtype)
