@@ -46,6 +46,7 @@ class VideoInfo:
     color_trc: str | None = None
     interlaced: bool = False
     streams: tuple[StreamInfo, ...] = ()
+    start_time: float = 0.0  # seconds: the video stream's first timestamp; Frame.time, start and end count from it
 
     @property
     def display_size(self) -> tuple[int, int]:

@@ -70,7 +70,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             duration=duration,
             frame_count=frame_count,
             rotation=(-first.rotation) % 360 if first is not None else 0,
-            codec=ctx.name,
+            codec=ctx.codec.canonical_name,
             pix_fmt=pix_fmt,
             bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
             color_range=tag_name(RANGES, ctx.color_range),
@@ -78,6 +78,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_primaries=tag_name(PRIMARIES, ctx.color_primaries),
             color_trc=tag_name(TRANSFERS, ctx.color_trc),
             interlaced=interlaced,
+            start_time=float(stream.start_time * time_base) if stream.start_time else 0.0,
             streams=tuple(_stream_info(s) for s in container.streams if s.type in ("audio", "subtitle")),
         )
 
@@ -123,7 +124,7 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     return StreamInfo(
         index=stream.index,
         kind=stream.type,
-        codec=ctx.name if ctx is not None else "unknown",
+        codec=ctx.codec.canonical_name if ctx is not None else "unknown",
         time_base=Fraction(stream.time_base) if stream.time_base is not None else None,
         sample_rate=getattr(ctx, "sample_rate", None) if stream.type == "audio" else None,
         channels=getattr(ctx, "channels", None) if stream.type == "audio" else None,

@@ -1,0 +1,268 @@
+"""The writer: atomic output, refusals, codecs and containers, trimming, and lossless
+pass-through of every pixel outside the regions a stage changed."""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media import (
+    decoded_frames,
+    frame_times,
+    moving_frames,
+    packet_digests,
+    plane_bytes,
+    write_video,
+)
+
+from vidgpen.errors import ConfigError, OutputError
+from vidgpen.io.planes import plane_arrays
+from vidgpen.io.reader import open_video, probe
+from vidgpen.io.writer import VideoWriter, check_output, partial_path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "clip.mp4", moving_frames(12), audio="aac")
+
+
+def _copy(src: Path, out: Path, **options) -> None:
+    with open_video(src) as reader, VideoWriter(out, reader.info, **options) as writer:
+        for frame in reader:
+            writer.write(frame)
+
+
+# --- refusals -------------------------------------------------------------------------
+
+
+def test_output_equal_to_input_is_refused(clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="output is the input"):
+        check_output(clip, clip, overwrite=True)
+    link = tmp_path / "link.mp4"
+    os.link(clip, link)  # another name for the same file
+    with pytest.raises(OutputError, match="output is the input"):
+        check_output(clip, link, overwrite=True)
+    with pytest.raises(OutputError, match="output is the input"):
+        VideoWriter(tmp_path / "sub" / ".." / "clip.mp4", probe(clip), overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "link.mp4"]
+
+
+def test_existing_missing_folder_and_bad_extension_are_refused(clip: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "old.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="already exists"):
+        check_output(clip, existing)
+    check_output(clip, existing, overwrite=True)
+    with pytest.raises(OutputError, match="does not exist"):
+        check_output(clip, tmp_path / "missing" / "out.mp4")
+    with pytest.raises(OutputError, match="unsupported output extension"):
+        check_output(clip, tmp_path / "out.avi")
+    assert existing.read_bytes() == b"keep me"
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_folder_is_refused(clip: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    with pytest.raises(OutputError, match="not writable"):
+        check_output(clip, locked / "out.mp4")
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "message"),
+    [("out.webm", "libx264", "cannot hold libx264"), ("out.mov", "ffv1", "cannot hold ffv1"),
+     ("out.mp4", "nonesuch264", "not available")],
+)
+def test_codec_container_mismatch_is_a_clear_error(clip: Path, tmp_path: Path, name, codec, message) -> None:
+    with pytest.raises(OutputError, match=message):
+        VideoWriter(tmp_path / name, probe(clip), codec=codec)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_bad_pix_fmt_and_preset_are_refused(clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match="pix_fmt"):
+        VideoWriter(tmp_path / "o.mp4", probe(clip), pix_fmt="rgb24")
+    with pytest.raises(ConfigError, match="preset"):
+        VideoWriter(tmp_path / "o.mp4", probe(clip), preset="warp9")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+# --- atomic output --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
+def test_interrupted_write_leaves_no_partial_and_keeps_old_output(clip: Path, tmp_path: Path, interruption) -> None:
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"previous result")
+    with (
+        pytest.raises(interruption),
+        open_video(clip) as reader,
+        VideoWriter(out, reader.info, overwrite=True) as writer,
+    ):
+        for frame in reader:
+            writer.write(frame)
+            assert partial_path(out).exists()  # work in progress is written beside it
+            if frame.index == 5:
+                raise interruption()
+    assert not partial_path(out).exists()
+    assert out.read_bytes() == b"previous result"
+
+
+def test_finished_output_replaces_partial(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    _copy(clip, out)
+    assert out.exists() and not partial_path(out).exists()
+    assert partial_path(out).name == "out.partial.mp4"
+
+
+# --- codecs and containers ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("codec", "ext"), [("libx265", ".mp4"), ("libvpx-vp9", ".webm"), ("libsvtav1", ".mkv"), ("ffv1", ".mov.mkv")]
+)
+def test_each_codec_keeps_frames_and_times(clip: Path, tmp_path: Path, codec: str, ext: str) -> None:
+    out = tmp_path / f"out{ext}"
+    _copy(clip, out, codec=codec, preset="ultrafast")
+    info = probe(out)
+    assert info.codec == {"libx265": "hevc", "libvpx-vp9": "vp9", "libsvtav1": "av1"}.get(codec, codec)
+    assert [round(float(t), 3) for t in frame_times(out)] == [round(float(t), 3) for t in frame_times(clip)]
+
+
+def test_nvenc_either_works_or_fails_cleanly(clip: Path, tmp_path: Path) -> None:
+    if "h264_nvenc" not in av.codecs_available:
+        pytest.skip("FFmpeg build without NVENC")
+    out = tmp_path / "out.mp4"
+    try:
+        _copy(clip, out, codec="h264_nvenc")
+    except OutputError as exc:  # no NVIDIA GPU or driver
+        assert "h264_nvenc" in str(exc) and str(out) in str(exc)
+        assert list(tmp_path.iterdir()) == [clip]
+    else:
+        assert len(frame_times(out)) == 12
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_with_a_warning(clip: Path, tmp_path: Path, caplog) -> None:
+    out = tmp_path / "out.webm"
+    with caplog.at_level(logging.WARNING):
+        _copy(clip, out, codec="libvpx-vp9", preset="ultrafast")
+    assert "re-encoding it to libopus" in caplog.text and str(clip) in caplog.text
+    info = probe(out)
+    assert [s.codec for s in info.streams] == ["opus"]
+    audio_end = max(t for t, _ in packet_digests(out))
+    assert abs(float(audio_end) - probe(clip).duration) < 0.1
+
+
+def test_copy_streams_false_writes_video_only(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    _copy(clip, out, copy_streams=False)
+    assert probe(out).streams == () and len(frame_times(out)) == 12
+
+
+def test_trimmed_output_starts_at_zero_with_matching_audio(tmp_path: Path) -> None:
+    src = write_video(tmp_path / "long.mkv", moving_frames(30), audio="libopus")
+    out = tmp_path / "cut.mkv"
+    with (
+        open_video(src, start=0.4, end=0.8) as reader,
+        VideoWriter(out, reader.info, start=0.4, end=0.8) as writer,
+    ):
+        for frame in reader:
+            writer.write(frame)
+    assert [float(t) for t in frame_times(out)] == pytest.approx([i * 0.04 for i in range(10)])
+    kept = [(t, h) for t, h in packet_digests(src) if Fraction(2, 5) <= t < Fraction(4, 5)]
+    assert [h for _, h in packet_digests(out)] == [h for _, h in kept]
+    assert [t for t, _ in packet_digests(out)] == [t - Fraction(2, 5) for t, _ in kept]
+
+
+# --- pass-through quality -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 270])
+def test_only_changed_boxes_differ_after_ffv1(tmp_path: Path, rotation: int) -> None:
+    """Pixels outside the changed boxes decode identical to the input; inside, the
+    edited image is what was encoded."""
+    src = write_video(tmp_path / "src.mp4", moving_frames(6, 96, 64), rotation=rotation)
+    out = tmp_path / "out.mkv"
+    box = (11, 7, 30, 25)  # upright pixels, odd edges on purpose
+    with open_video(src) as reader, VideoWriter(out, reader.info, codec="ffv1") as writer:
+        originals = []
+        for frame in reader:
+            originals.append(plane_bytes(frame.source))
+            if frame.index % 2:
+                x0, y0, x1, y1 = box
+                frame.image[y0:y1, x0:x1] = 255
+                frame.changed = [box]
+            writer.write(frame)
+    upright_w = 64 if rotation in (90, 270) else 96
+    for index, (frame, before) in enumerate(zip(decoded_frames(out), originals)):
+        if index % 2 == 0:
+            assert plane_bytes(frame) == before
+            continue
+        luma_after = plane_arrays(frame)[0]
+        luma_before = np.frombuffer(before[0], np.uint8).reshape(luma_after.shape)
+        differs = luma_after != luma_before
+        upright_diff = np.rot90(differs, k=-(rotation // 90))
+        ys, xs = np.nonzero(upright_diff)
+        # Changes stay inside the box grown to 2-pixel chroma alignment ...
+        assert xs.min() >= box[0] - 1 and xs.max() < box[2] + 1 and upright_w >= box[2]
+        assert ys.min() >= box[1] - 1 and ys.max() < box[3] + 1
+        # ... and the box itself now holds the painted white (studio-range luma 235).
+        upright_luma = np.rot90(luma_after, k=-(rotation // 90))
+        assert upright_luma[box[1]:box[3], box[0]:box[2]].min() >= 230
+
+
+def test_pass_through_converts_only_when_pix_fmt_differs(tmp_path: Path) -> None:
+    src = write_video(tmp_path / "src.mkv", moving_frames(4), codec="ffv1", pix_fmt="yuv444p")
+    out = tmp_path / "out.mkv"
+    with open_video(src) as reader, VideoWriter(out, reader.info, codec="ffv1", pix_fmt="yuv420p") as writer:
+        expected = []
+        for frame in reader:
+            expected.append(plane_bytes(frame.source.reformat(format="yuv420p")))
+            writer.write(frame)
+    assert [plane_bytes(f) for f in decoded_frames(out)] == expected
+
+
+def test_frames_without_source_are_converted_from_the_image(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    with open_video(clip, decoder="decord") as reader, VideoWriter(out, reader.info, codec="ffv1") as writer:
+        images = []
+        for frame in reader:
+            images.append(frame.image)
+            writer.write(frame)
+    assert [round(float(t), 3) for t in frame_times(out)] == [round(float(t), 3) for t in frame_times(clip)]
+    with open_video(out) as again:
+        for frame, image in zip(again, images):
+            # Only the RGB → yuv420p → RGB round trip separates them.
+            assert np.abs(frame.image.astype(int) - image).mean() < 3
+
+
+def _with_subtitles(video: Path, out: Path) -> Path:
+    """Remux ``video`` with a two-cue SubRip track (PyAV reads .srt as a subtitle stream)."""
+    srt = out.with_suffix(".srt")
+    srt.write_text("1\n00:00:00,100 --> 00:00:00,200\nHello\n\n2\n00:00:00,300 --> 00:00:00,400\nThere\n")
+    with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(out), "w") as o:
+        pairs = [(v, v.streams.video[0]), (s, s.streams.subtitles[0])]
+        targets = {id(st): o.add_stream_from_template(st) for _, st in pairs}
+        for container, stream in pairs:
+            for packet in container.demux(stream):
+                if packet.size:  # not the flush packet
+                    packet.stream = targets[id(stream)]
+                    o.mux(packet)
+    return out
+
+
+def test_subtitles_are_copied_or_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
+    src = _with_subtitles(write_video(tmp_path / "v.mkv", moving_frames(12)), tmp_path / "subbed.mkv")
+    assert [s.codec for s in probe(src).streams] == ["subrip"]
+    _copy(src, tmp_path / "out.mkv")
+    assert packet_digests(tmp_path / "out.mkv", "subtitle") == packet_digests(src, "subtitle")
+    assert len(packet_digests(src, "subtitle")) == 2
+    with caplog.at_level(logging.WARNING):
+        _copy(src, tmp_path / "out.mp4")
+    assert "subtitle stream #1 (subrip) cannot be stored" in caplog.text
+    assert probe(tmp_path / "out.mp4").streams == ()
