@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
@@ -284,7 +285,7 @@ class Pipeline:
                     thread.join()
             skipped = int(getattr(reader, "skipped", 0))
 
-        for stage, seconds in getattr(analyzer, "timings", {}).items():
+        for stage, seconds in analyzer.timings.items():
             times.add(stage, seconds)
         wall = time.perf_counter() - started
         return RunReport(
@@ -329,12 +330,22 @@ class Pipeline:
         if not work.jobs:
             return
         cfg = self.config
-        pastes = [FacePaste(job.restored, job.crop, job.affine) for job in work.jobs]
+        pastes = [_paste_of(job) for job in work.jobs]
         changed = paste_faces(
             work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
             mask=cfg.mask, color_match=cfg.color_match,
         )
         work.frame.changed.extend(changed)
+
+
+def _paste_of(job: FaceJob) -> FacePaste:
+    """Super-resolution GPENs return a larger crop than they take: scale the map to it."""
+    out_size = job.restored.shape[0]
+    if out_size == job.size:
+        return FacePaste(job.restored, job.crop, job.affine)
+    scale = out_size / job.size
+    original = cv2.resize(job.crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
+    return FacePaste(job.restored, original, job.affine * scale)
 
 
 def _gather(channel: _Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:
