@@ -19,7 +19,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -211,7 +211,9 @@ _FACEXLIB = {"retinaface": ("retinaface_resnet50", "retinaface-resnet50"), "reti
 
 class FacexlibRetinaFace:
     def __init__(self, name: str, device: str | None = None, score_threshold: float = 0.8):
-        from facexlib.detection import init_detection_model  # optional extra: vidgpen[facexlib]
+        from facexlib.detection import (
+            init_detection_model,  # optional extra: vidgpen[facexlib]
+        )
 
         from vidgpen.models import registry
 
@@ -233,7 +235,7 @@ class FacexlibRetinaFace:
         ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _warn_once(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
     log.warning(message)

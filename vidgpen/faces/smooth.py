@@ -29,7 +29,7 @@ _MEDIAN_CHI2_1 = 0.4549364  # median of a χ²(1) variable: turns a median of r�
 class LandmarkSmoother:
     lookahead: int = 6
     past: int | None = None  # frames before t that may be used; default = lookahead
-    tolerance: float = 1.6  # accept a window while its residual RMS ≤ tolerance × noise σ
+    tolerance: float = 2.0  # accept a window while its residual RMS ≤ tolerance × noise σ
     min_sigma: float = 0.05  # px: keeps the test meaningful on noiseless input
 
     @property
@@ -61,7 +61,7 @@ class LandmarkSmoother:
                 continue
             r = rel[sel]
             extrapolating = r.min() > 0 or r.max() < 0
-            deg = min(2 if n >= 5 else 1 if n >= 2 else 0, 1 if extrapolating else 2)
+            deg = min(2 if n >= 4 else 1 if n >= 2 else 0, 1 if extrapolating else 2)
             value, ssr, var_factor = _fit(r, y[sel], deg)
             dof = n - deg - 1
             if dof > 0 and ssr / (dof * y.shape[1]) > self.tolerance**2 * sigma2:

@@ -25,6 +25,7 @@ class Track:
     id: int
     born: int  # sequence number of the first frame
     history: deque[tuple[int, Detection]] = field(default_factory=deque)  # recent detections, oldest first
+    hits: int = 1  # detections matched so far (the history only keeps recent ones)
     missed: int = 0  # detection runs without a match since the last one
     ended_at: int | None = None  # frame from which the track no longer exists (a cut)
 
@@ -83,6 +84,7 @@ class Tracker:
                 if cost[ti, di] <= self.max_cost:
                     tracks[ti].history.append((frame_no, detections[di]))
                     tracks[ti].missed = 0
+                    tracks[ti].hits += 1
                     matched_tracks.add(ti)
                     matched_dets.add(di)
         for ti, track in enumerate(tracks):

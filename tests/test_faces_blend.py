@@ -1,0 +1,159 @@
+"""Alignment and paste-back with an identity restorer on real faces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FACES
+from face_clips import linear_path, load_face, make_clip
+
+from vidgpen.errors import VidgpenError
+from vidgpen.faces.align import (
+    TEMPLATES,
+    apply_affine,
+    face_affine,
+    template_points,
+    umeyama,
+    warp_face,
+)
+from vidgpen.faces.blend import (
+    FacePaste,
+    feather_mask,
+    match_colors,
+    paste_back,
+    paste_faces,
+)
+from vidgpen.faces.detect import make_detector
+
+S = 512
+
+
+@pytest.fixture(scope="module")
+def frame_and_faces():
+    """Two ~150 px faces that overlap a little, on a 480×360 frame."""
+    a, b = load_face(FACES / "ffhq_00006.png", 300), load_face(FACES / "ffhq_00009.png", 300)
+    clip = make_clip([(a, linear_path((170, 170), (170, 170), 1)), (b, linear_path((320, 190), (320, 190), 1))], 1, seed=6, codec=None)
+    image = clip.frames[0]
+    faces = make_detector("retinaface-onnx").detect(image)
+    assert len(faces) == 2
+    return image, [face_affine(f.landmarks, S) for f in faces]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def _mask_support(image: np.ndarray, affines) -> np.ndarray:
+    inside = np.zeros(image.shape[:2], bool)
+    for a in affines:
+        m = cv2.warpAffine(feather_mask(S), a, image.shape[1::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        inside |= m > 0
+    return inside
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    angle, scale = np.deg2rad(17), 2.5
+    m = np.array([[scale * np.cos(angle), -scale * np.sin(angle), 12], [scale * np.sin(angle), scale * np.cos(angle), -7]])
+    np.testing.assert_allclose(umeyama(src, apply_affine(m, src)), m, atol=1e-9)
+
+
+def test_aligned_crop_puts_landmarks_on_the_template(frame_and_faces):
+    image, affines = frame_and_faces
+    for name in TEMPLATES:
+        crop = warp_face(image, affines[0], S)
+        assert crop.shape == (S, S, 3)
+    faces = make_detector("retinaface-onnx").detect(warp_face(image, affines[0], S))
+    assert len(faces) >= 1
+    best = min(faces, key=lambda f: np.abs(f.landmarks - template_points("gpen", S)).mean())
+    assert np.abs(best.landmarks - template_points("gpen", S)).mean() < 0.03 * S
+
+
+def test_identity_restorer_round_trip(frame_and_faces):
+    image, affines = frame_and_faces
+    crops = [warp_face(image, a, S) for a in affines]
+    out = image.copy()
+    boxes = paste_back(out, crops, affines)
+    inside = _mask_support(image, affines)
+    assert inside.any() and _psnr(out[inside], image[inside]) >= 40.0
+    assert np.array_equal(out[~inside], image[~inside])  # outside the masks: bit-identical
+    in_boxes = np.zeros(image.shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        in_boxes[y0:y1, x0:x1] = True
+    assert np.array_equal(out[~in_boxes], image[~in_boxes]) and (out != image).any()
+
+
+def test_strength_zero_leaves_the_frame_unchanged(frame_and_faces):
+    image, affines = frame_and_faces
+    out = image.copy()
+    assert paste_back(out, [np.zeros((S, S, 3), np.uint8)] * 2, affines, strength=0.0) == []
+    assert np.array_equal(out, image)
+
+
+def test_overlapping_faces_composite_without_seams(frame_and_faces):
+    image, affines = frame_and_faces
+    grey = [np.full((S, S, 3), 200, np.uint8)] * 2
+    out = image.copy()
+    paste_back(out, grey, affines)
+    full = np.ones(image.shape[:2], np.float32)
+    for a in affines:
+        full *= 1 - cv2.warpAffine(feather_mask(S), a, image.shape[1::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    covered = 1 - full > 0.999
+    # Where the masks overlap, a uniform restorer gives a uniform result: no seam.
+    assert covered.sum() > 1000 and np.abs(out[covered].astype(int) - 200).max() <= 1
+
+
+def test_half_strength_is_halfway(frame_and_faces):
+    image, affines = frame_and_faces
+    out = image.copy()
+    paste_back(out, [np.zeros((S, S, 3), np.uint8)], affines[:1], strength=0.5)
+    centre = np.round(apply_affine(cv2.invertAffineTransform(affines[0]), [[S / 2, S * 0.55]])[0]).astype(int)
+    x, y = centre
+    np.testing.assert_allclose(out[y, x].astype(float), image[y, x] * 0.5, atol=1.0)
+
+
+def test_grayscale_source_keeps_grayscale_faces(frame_and_faces):
+    image, affines = frame_and_faces
+    gray = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    tinted = [np.clip(warp_face(gray, a, S).astype(int) + [40, 0, -40], 0, 255).astype(np.uint8) for a in affines]
+    out = gray.copy()
+    paste_back(out, tinted, affines)
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1], out[..., 2])
+
+
+def test_colour_matching_restores_the_original_tone(frame_and_faces):
+    image, affines = frame_and_faces
+    original = warp_face(image, affines[0], S)
+    tinted = np.clip(original.astype(int) + [50, -20, 10], 0, 255).astype(np.uint8)
+    mask = feather_mask(S)
+    matched = match_colors(tinted, original, mask)
+    sel = mask > 0.5
+    assert np.abs(matched[sel].mean(0) - original[sel].mean(0)).max() < 3
+    assert np.abs(tinted[sel].mean(0) - original[sel].mean(0)).max() > 15
+    out = image.copy()
+    paste_faces(out, [FacePaste(tinted, original, affines[0])], color_match=True)
+    assert _psnr(out, image) > 35
+
+
+def test_parsing_mask_without_facexlib_is_a_clear_error(frame_and_faces):
+    try:
+        import facexlib  # noqa: F401
+
+        pytest.skip("facexlib is installed")
+    except ImportError:
+        pass
+    image, affines = frame_and_faces
+    crop = warp_face(image, affines[0], S)
+    with pytest.raises(VidgpenError, match="facexlib"):
+        paste_faces(image.copy(), [FacePaste(crop, crop, affines[0])], mask="parsing")
+
+
+def test_feather_mask_scales_with_size_and_is_zero_at_the_border():
+    small, big = feather_mask(128), feather_mask(512)
+    assert big[0].max() == 0 and big[:, -1].max() == 0 and big.max() == 1.0
+    resized = cv2.resize(small, (512, 512), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(resized - big).mean() < 0.02
+    assert feather_mask(512, "ffhq") is feather_mask(512, "ffhq")  # cached

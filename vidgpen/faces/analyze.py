@@ -1,0 +1,213 @@
+"""The streaming face stage shared by the restore pipeline and ``vidgpen inspect``.
+
+Frames go in one at a time; each comes back, in order, once the ``lookahead`` frames after
+it have been seen, with its faces: tracked, their landmarks smoothed over time, ready to
+align. Only the lookahead window of frames and each track's recent detections are held,
+so memory does not grow with the video.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vidgpen.errors import ConfigError
+from vidgpen.faces.align import face_affine, umeyama
+from vidgpen.faces.detect import Detection, Detector
+from vidgpen.faces.shots import ShotDetector
+from vidgpen.faces.smooth import LandmarkSmoother
+from vidgpen.faces.track import Track, Tracker
+from vidgpen.io.frames import Frame
+
+
+@dataclass
+class TrackedFace:
+    track: int
+    box: np.ndarray  # (4,) x0, y0, x1, y1 in frame pixels
+    score: float
+    detected: bool  # False: carried from neighbouring frames (missed, or between detection runs)
+    landmarks_raw: np.ndarray | None  # (5, 2) the detector's, when detected in this frame
+    landmarks: np.ndarray  # (5, 2) smoothed over time: what alignment uses
+
+    def affine(self, size: int, template: str = "gpen") -> np.ndarray:
+        """2×3 map from frame pixels to the S×S aligned crop."""
+        return face_affine(self.landmarks, size, template)
+
+
+@dataclass
+class AnalyzedFrame:
+    frame: Frame
+    shot: int
+    faces: list[TrackedFace]
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent per stage, for the pipeline's report."""
+
+    detect: float = 0.0
+    track: float = 0.0  # shot detection + assignment
+    smooth: float = 0.0
+    frames: int = 0
+    detections: int = 0
+
+    def items(self) -> list[tuple[str, float]]:
+        """(stage, seconds) pairs, as the pipeline's per-stage report takes them."""
+        return [("detect", self.detect), ("track", self.track), ("smooth", self.smooth)]
+
+
+@dataclass
+class _Pending:
+    seq: int
+    frame: Frame
+    shot: int
+    tracks: list[Track] = field(default_factory=list)  # tracks that may be present here
+
+
+class FaceAnalyzer:
+    """Detect → track → smooth, streaming with a bounded lookahead.
+
+    ``max_missed`` counts detection runs a track may miss before it ends;
+    ``select`` keeps "all" faces, the "largest" per frame, or the given track ids;
+    ``min_face`` drops detections whose box is smaller (longer side, in pixels);
+    ``min_hits``: a track is reported only once detected that many times (within the
+    lookahead, so from its first frame on) — a one-frame false detection never is.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        *,
+        detect_every: int = 1,
+        lookahead: int = 6,
+        max_missed: int = 5,
+        template: str = "gpen",
+        min_face: float = 16.0,
+        select: str | Sequence[int] = "all",
+        min_hits: int = 2,
+        shot_threshold: float = 0.45,
+    ):
+        if detect_every < 1 or lookahead < 0 or max_missed < 0:
+            raise ConfigError(f"face analysis: detect_every must be ≥ 1, lookahead and max_missed ≥ 0 (got {detect_every}, {lookahead}, {max_missed})")
+        if isinstance(select, str) and select not in ("all", "largest"):
+            raise ConfigError(f"face selection {select!r}: use 'all', 'largest' or a list of track ids")
+        self.detector = detector
+        self.detect_every = detect_every
+        # Frames between detection runs are interpolated, so the next run must be in view.
+        self.lookahead = max(lookahead, detect_every - 1)
+        # lookahead 0 (and detecting every frame) means no smoothing: raw landmarks.
+        past = max(self.lookahead, 2 * detect_every) if self.lookahead else 0
+        self.smoother = LandmarkSmoother(lookahead=self.lookahead, past=past)
+        self.max_missed_frames = (max_missed + 1) * detect_every - 1
+        self.template = template
+        self.min_face = min_face
+        self.select = select
+        self.min_hits = min_hits if self.lookahead else 1  # nothing to confirm with when not looking ahead
+        self.tracker = Tracker(max_missed=max_missed)
+        self.shots = ShotDetector(shot_threshold)
+        self.timings = StageTimings()
+        self._pending: deque[_Pending] = deque()
+        self._tracks: dict[int, Track] = {}  # live, and ended ones still needed by pending frames
+        self._seq = 0
+        self._next_detect = 0
+
+    def push(self, frame: Frame) -> list[AnalyzedFrame]:
+        seq = self._seq
+        self._seq += 1
+        t0 = time.perf_counter()
+        cut = self.shots.update(frame.image)
+        if cut:
+            self.tracker.end_all(seq)
+            self._next_detect = seq
+        t1 = time.perf_counter()
+        if seq >= self._next_detect:
+            self._next_detect = seq + self.detect_every
+            detections = [d for d in self.detector.detect(frame.image) if d.size >= self.min_face]
+            t2 = time.perf_counter()
+            self.timings.detections += len(detections)
+            for track in self.tracker.update(seq, detections):
+                self._tracks[track.id] = track
+        else:
+            t2 = time.perf_counter()
+        self._pending.append(_Pending(seq, frame, self.shots.shot))
+        t3 = time.perf_counter()
+        self.timings.detect += t2 - t1
+        self.timings.track += (t1 - t0) + (t3 - t2)
+        self.timings.frames += 1
+        out = []
+        while len(self._pending) > self.lookahead:
+            out.append(self._emit())
+        return out
+
+    def flush(self) -> list[AnalyzedFrame]:
+        out = []
+        while self._pending:
+            out.append(self._emit())
+        return out
+
+    def _emit(self) -> AnalyzedFrame:
+        t0 = time.perf_counter()
+        item = self._pending.popleft()
+        faces = [f for track in list(self._tracks.values()) if (f := self._face(track, item.seq)) is not None]
+        faces = self._selected(faces)
+        self._forget(item.seq + 1)
+        self.timings.smooth += time.perf_counter() - t0
+        return AnalyzedFrame(item.frame, item.shot, faces)
+
+    def _face(self, track: Track, seq: int) -> TrackedFace | None:
+        if track.hits < self.min_hits or seq < track.born or (track.ended_at is not None and seq >= track.ended_at):
+            return None
+        if seq > track.last_seen + self.max_missed_frames:
+            return None
+        times = np.array([f for f, _ in track.history])
+        near = np.abs(times - seq)
+        if near.min() > max(self.smoother.past_frames, self.lookahead):
+            return None
+        nearest = track.history[int(near.argmin())][1]
+        points = np.stack([d.landmarks for _, d in track.history])
+        landmarks = self.smoother.smooth(times, points, seq).astype(np.float32)
+        detected = bool(near.min() == 0)
+        if detected:
+            box = nearest.box.astype(np.float64)
+        else:
+            box = _carry_box(nearest, landmarks)
+        return TrackedFace(
+            track=track.id,
+            box=box,
+            score=nearest.score,
+            detected=detected,
+            landmarks_raw=nearest.landmarks.copy() if detected else None,
+            landmarks=landmarks,
+        )
+
+    def _selected(self, faces: list[TrackedFace]) -> list[TrackedFace]:
+        if self.select == "all":
+            return faces
+        if self.select == "largest":
+            return [max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))] if faces else []
+        wanted = set(self.select)
+        return [f for f in faces if f.track in wanted]
+
+    def _forget(self, next_seq: int) -> None:
+        """Drop what no frame from ``next_seq`` on can use: old detections, finished tracks."""
+        keep_from = next_seq - self.smoother.past_frames
+        for tid, track in list(self._tracks.items()):
+            while len(track.history) > 2 and track.history[0][0] < keep_from:
+                track.history.popleft()
+            ended = track.ended_at is not None and next_seq >= track.ended_at
+            gone = tid not in self.tracker.live and next_seq > track.last_seen + self.max_missed_frames
+            if ended or gone:
+                del self._tracks[tid]
+
+
+def _carry_box(nearest: Detection, landmarks: np.ndarray) -> np.ndarray:
+    """The nearest detection's box moved and scaled with the landmarks."""
+    m = umeyama(nearest.landmarks, landmarks)
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    centre = ((nearest.box[:2] + nearest.box[2:]) / 2) @ m[:, :2].T + m[:, 2]
+    half = (nearest.box[2:] - nearest.box[:2]) / 2 * scale
+    return np.concatenate([centre - half, centre + half])
