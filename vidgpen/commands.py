@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from vidgpen.io.frames import VideoInfo
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config, list_presets, preset_description, preset_path
 
 _S = argparse.SUPPRESS
@@ -70,31 +71,34 @@ def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from vidgpen.io.reader import probe
     from vidgpen.pipeline import Pipeline
 
     config = config_from_args(args)
-    info = probe(args.input)
-    total = _expected_frames(info.frame_count, float(info.fps), config)
-    console = Console(stderr=True)
+    console = Console(stderr=True, quiet=args.quiet)
     columns = [TextColumn("[bold]restoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=args.quiet, transient=False) as progress:
-        task = progress.add_task("restore", total=total, fps="-", faces=0)
-        started = progress.get_time()
+    progress = Progress(*columns, console=console, disable=args.quiet)
+    task = progress.add_task("restore", total=None, fps="-", faces=0)
 
-        def on_progress(frames: int, faces: int) -> None:
-            elapsed = max(progress.get_time() - started, 1e-6)
-            progress.update(task, completed=frames, faces=faces, fps=f"{frames / elapsed:.2f}")
+    def on_start(info: VideoInfo) -> None:
+        # Only once every check has passed, so a bad input prints nothing but its error.
+        progress.update(task, total=_expected_frames(info.frame_count, float(info.fps), config))
+        progress.start()
 
+    def on_progress(frames: int, faces: int) -> None:
+        elapsed = max(progress.tasks[0].elapsed or 0.0, 1e-6)
+        progress.update(task, completed=frames, faces=faces, fps=f"{frames / elapsed:.2f}")
+
+    try:
         report = Pipeline(config).run(args.input, args.output, overwrite=args.overwrite, preview=args.preview,
-                                      on_progress=on_progress)
+                                      on_start=on_start, on_progress=on_progress)
+    finally:
+        progress.stop()
     if args.report:
         Path(args.report).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if not args.quiet:
-        console.print(stage_table(report.stage_seconds, report.wall_seconds))
-        console.print(f"{report.frames} frames, {report.faces} faces in {report.tracks} tracks, "
-                      f"{report.fps:.2f} fps → {report.output}")
+    console.print(stage_table(report.stage_seconds, report.wall_seconds))
+    console.print(f"{report.frames} frames, {report.faces} faces in {report.tracks} tracks, "
+                  f"{report.fps:.2f} fps → {report.output}")
     return 0
 
 

@@ -191,9 +191,15 @@ class Pipeline:
         *,
         overwrite: bool = False,
         preview: str | Path | None = None,
-        progress: bool = False,
+        on_start: Callable[[VideoInfo], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> RunReport:
+        """Restore ``input`` into ``output``.
+
+        Every check that can fail on bad input (the media, the output path, the weights,
+        the detector) runs before ``on_start`` is called and before any output exists.
+        ``on_progress(frames, faces)`` is called after each encoded frame.
+        """
         cfg = self.config
         input, output = str(input), str(output)
         info = probe(input)
@@ -222,6 +228,8 @@ class Pipeline:
         tracks: set[int] = set()
         deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
         started = time.perf_counter()
+        if on_start is not None:
+            on_start(info)
 
         with open_video(input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end) as reader:
 
