@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import FACES, REPO
 from face_clips import load_face, make_clip, smooth_path
 from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, frame_times, packet_digests, plane_bytes, write_video
+
 from vidgpen import Pipeline, RestoreConfig, restore_video
 from vidgpen.cli import main
 

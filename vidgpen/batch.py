@@ -2,8 +2,12 @@
 
 The manifest (``vidgpen-manifest.json`` in the output folder, rewritten atomically after
 every file) records what was done with which settings, so a rerun only redoes inputs
-that changed, whose settings changed, or that failed. Only the driver writes it; Ray
-workers just run the same :class:`~vidgpen.pipeline.Pipeline` and return results.
+that changed, whose settings changed, or that failed for a reason a retry can fix. Only
+the driver writes it; local threads and Ray workers run the same
+:class:`~vidgpen.pipeline.Pipeline` and hand back :class:`FileResult` objects.
+
+Stopping (Ctrl-C, an error) never leaves a half-written output: local jobs abandon their
+``.partial`` file at the next frame, and the driver deletes those of killed Ray workers.
 """
 
 from __future__ import annotations
@@ -12,16 +16,23 @@ import fnmatch
 import hashlib
 import json
 import logging
+import math
 import os
+import socket
 import tempfile
+import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidgpen.config import RestoreConfig
-from vidgpen.errors import ConfigError, VidgpenError
+from vidgpen.errors import ConfigError, InputError, VidgpenError
+from vidgpen.io.writer import CONTAINERS, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +43,13 @@ VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".m
 NOT_VIDEO_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".txt", ".json",
                         ".xml", ".pdf", ".doc", ".docx", ".mp3", ".wav", ".flac", ".aac", ".m4a", ".ogg", ".opus",
                         ".srt", ".ass", ".vtt", ".nfo", ".db", ".ini", ".zip", ".py", ".toml", ".md", ".csv"}
-DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+DONE, FAILED, SKIPPED, PENDING = "done", "failed", "skipped", "pending"
+# A failure of this type is the input's own fault (corrupt, not a video): an unchanged
+# input is not tried again on a rerun; anything else (OOM, a lost worker) is.
+PERMANENT_ERRORS = (InputError.__name__,)
+RAY_HINT = "install it with: pip install 'vidgpen[ray]'"
+# How long the driver waits for killed Ray workers to exit before deleting their partial files.
+_RAY_KILL_WAIT_S = 30.0
 
 
 @dataclass
@@ -43,22 +60,24 @@ class FileResult:
     output: str  # relative to the output root
     size: int
     mtime: float
-    sha256: str
-    settings: str  # hash of the settings that change the output
-    status: str  # done | failed | skipped
-    error: str | None = None
+    settings: str  # settings_identity() of the run that produced this record
+    status: str  # done | failed (in the manifest); skipped | pending only in a run's summary
+    sha256: str = ""  # content hash of the input, once it was restored
+    error: str | None = None  # one line naming the file and the problem
+    error_type: str | None = None  # exception class, e.g. InputError
     seconds: float = 0.0
     frames: int = 0
     faces: int = 0
     attempts: int = 0
+    worker: str = ""  # host:pid that ran it
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class BatchSummary:
     done: int = 0
-    skipped: int = 0
-    failed: int = 0
+    skipped: int = 0  # already done with these settings: not redone
+    failed: int = 0  # includes unchanged inputs that failed before with a permanent error
     faces: int = 0
     seconds: float = 0.0
     results: list[FileResult] = field(default_factory=list)
@@ -81,10 +100,14 @@ class Manifest:
             except (ValueError, KeyError, TypeError) as exc:
                 raise VidgpenError(f"{self.path}: unreadable manifest ({exc}); move it away to start over") from None
 
-    def is_current(self, rel: str, size: int, mtime: float, settings: str) -> bool:
+    def current(self, rel: str, size: int, mtime: float, settings: str) -> FileResult | None:
+        """The record of an unchanged input whose outcome a rerun would repeat, if any."""
         record = self.records.get(rel)
-        return (record is not None and record.status == DONE and record.size == size
-                and record.mtime == mtime and record.settings == settings)
+        if record is None or (record.size, record.mtime, record.settings) != (size, mtime, settings):
+            return None
+        if record.status == DONE or (record.status == FAILED and record.error_type in PERMANENT_ERRORS):
+            return record
+        return None
 
     def put(self, result: FileResult) -> None:
         self.records[result.input] = result
@@ -106,31 +129,49 @@ class Manifest:
 
 def find_videos(root: Path, include: list[str] | None = None, exclude: list[str] | None = None,
                 skip_dir: Path | None = None) -> list[Path]:
-    """Video files under ``root`` (by extension, or by probing unknown extensions), sorted."""
+    """Video files under ``root`` (by extension, or by probing unknown extensions), sorted.
+
+    Hidden files and folders are left out: ``._clip.mp4`` AppleDouble files and the like
+    carry a video extension but hold no video.
+    """
     found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if skip_dir is not None and skip_dir in path.parents:
-            continue
-        rel = path.relative_to(root).as_posix()
-        if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in include):
-            continue
-        if exclude and any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(path.name, g) for g in exclude):
-            continue
-        suffix = path.suffix.lower()
-        if suffix in VIDEO_EXTENSIONS or (suffix not in NOT_VIDEO_EXTENSIONS and _has_video_stream(path)):
-            found.append(path)
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and here / d != skip_dir)
+        for name in sorted(files):
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if name.startswith(".") or not _selected(rel, name, include, exclude):
+                continue
+            suffix = path.suffix.lower()
+            if suffix in VIDEO_EXTENSIONS or (suffix not in NOT_VIDEO_EXTENSIONS and _has_video_stream(path)):
+                found.append(path)
     return found
 
 
+def _selected(rel: str, name: str, include: list[str] | None, exclude: list[str] | None) -> bool:
+    def matches(globs: list[str]) -> bool:
+        return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in globs)
+
+    return (not include or matches(include)) and not (exclude and matches(exclude))
+
+
 def _has_video_stream(path: Path) -> bool:
-    import av
+    from vidgpen.io.probe import open_input
 
     try:
-        with av.open(str(path)) as container:
-            return any(s.type == "video" for s in container.streams) and container.format.name not in (
-                "image2", "png_pipe", "jpeg_pipe")
-    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        open_input(path).close()
+    except (InputError, OSError, UnicodeDecodeError):
         return False
+    return True
+
+
+def output_names(rels: list[str], suffix: str) -> dict[str, str]:
+    """Mirrored output path per input; ``a.mov`` and ``a.mp4`` side by side keep their
+    extension in the name (``a.mov.mp4``, ``a.mp4.mp4``) instead of overwriting each other."""
+    plain = {rel: Path(rel).with_suffix(suffix).as_posix() for rel in rels}
+    taken = Counter(plain.values())
+    return {rel: out if taken[out] == 1 else f"{rel}{suffix}" for rel, out in plain.items()}
 
 
 def file_sha256(path: Path) -> str:
@@ -162,34 +203,50 @@ class Job:
     rel_output: str
     size: int
     mtime: float
-    sha256: str
     settings: str
 
+    def result(self, status: str, **values: Any) -> FileResult:
+        return FileResult(self.rel_input, self.rel_output, self.size, self.mtime, self.settings, status, **values)
 
-def run_job(job: Job, config: RestoreConfig, retries: int) -> FileResult:
-    """Restore one file; bad input fails at once, other errors are retried."""
+
+class _Cancelled(BaseException):
+    """Raised inside a running local job when the batch stops; not an error of the file.
+
+    A BaseException so that run_job's retry loop lets it through.
+    """
+
+
+def run_job(job: Job, config: RestoreConfig, retries: int, cancel: threading.Event | None = None) -> FileResult:
+    """Restore one file; bad input fails at once, other errors are retried.
+
+    ``cancel`` stops the run at the next frame: the pipeline then drops its partial output.
+    """
     from vidgpen.pipeline import Pipeline
 
+    def check_cancel(frames: int, faces: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled
+
     started = time.perf_counter()
-    attempts, error = 0, None
-    result = FileResult(job.rel_input, job.rel_output, job.size, job.mtime, job.sha256, job.settings, FAILED)
-    while attempts <= retries:
-        attempts += 1
+    result = job.result(FAILED, worker=f"{socket.gethostname()}:{os.getpid()}")
+    while result.attempts <= retries:
+        result.attempts += 1
         try:
             Path(job.target).parent.mkdir(parents=True, exist_ok=True)
-            report = Pipeline(config).run(job.source, job.target, overwrite=True)
+            report = Pipeline(config).run(job.source, job.target, overwrite=True, on_progress=check_cancel)
+            result.sha256 = file_sha256(Path(job.source))
         except VidgpenError as exc:
-            error = str(exc)
+            result.error, result.error_type = str(exc), type(exc).__name__
             break
         except Exception as exc:  # noqa: BLE001 - a processing failure: retry, then record it
-            error = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: attempt %d failed: %s", job.source, attempts, error)
+            result.error_type = type(exc).__name__
+            result.error = f"{job.source}: {result.error_type}: {_first_line(exc)}"
+            log.warning("%s: attempt %d failed: %s", job.source, result.attempts, result.error)
             continue
         result.status, result.frames, result.faces = DONE, report.frames, report.faces
         result.stage_seconds = report.stage_seconds
-        error = None
+        result.error = result.error_type = None
         break
-    result.error, result.attempts = error, attempts
     result.seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -198,69 +255,87 @@ def run_job(job: Job, config: RestoreConfig, retries: int) -> FileResult:
 class BatchOptions:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
-    jobs: int = 1
+    jobs: int | None = None  # files at once; default 1 locally, one per GPU (else per CPU) on Ray
     engine: str = "local"  # local | ray
-    ray_address: str | None = None
+    ray_address: str | None = None  # None: start a local Ray instance
     retries: int = 1
     force: bool = False
     dry_run: bool = False
     output_suffix: str = ".mp4"
 
+    def validate(self) -> None:
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"options: engine: {self.engine!r} is not local or ray")
+        if self.jobs is not None and self.jobs < 1:
+            raise ConfigError(f"options: jobs: {self.jobs} must be at least 1")
+        if self.retries < 0:
+            raise ConfigError(f"options: retries: {self.retries} must not be negative")
+        if self.output_suffix.lower() not in CONTAINERS:
+            raise ConfigError(f"options: suffix: {self.output_suffix!r} is not one of {', '.join(CONTAINERS)}")
+
 
 def plan(in_dir: Path, out_dir: Path, config: RestoreConfig, options: BatchOptions,
          manifest: Manifest) -> tuple[list[Job], list[FileResult]]:
-    """Split the library into jobs to run and inputs already done with these settings."""
+    """Split the library into jobs to run and records whose outcome a rerun would repeat."""
     settings = settings_identity(config)
+    videos = find_videos(in_dir, options.include, options.exclude, skip_dir=out_dir)
+    outputs = output_names([path.relative_to(in_dir).as_posix() for path in videos], options.output_suffix)
     jobs, current = [], []
-    for path in find_videos(in_dir, options.include, options.exclude, skip_dir=out_dir):
+    for path in videos:
         rel = path.relative_to(in_dir).as_posix()
-        rel_out = Path(rel).with_suffix(options.output_suffix).as_posix()
-        stat = path.stat()
-        if not options.force and manifest.is_current(rel, stat.st_size, stat.st_mtime, settings) \
-                and (out_dir / rel_out).exists():
-            current.append(manifest.records[rel])
+        rel_out, stat = outputs[rel], path.stat()
+        record = None if options.force else manifest.current(rel, stat.st_size, stat.st_mtime, settings)
+        if record is not None and (record.status == FAILED or (out_dir / rel_out).exists()):
+            current.append(record)
             continue
-        sha = "" if options.dry_run else file_sha256(path)
-        jobs.append(Job(str(path), str(out_dir / rel_out), rel, rel_out, stat.st_size, stat.st_mtime, sha, settings))
+        jobs.append(Job(str(path), str(out_dir / rel_out), rel, rel_out, stat.st_size, stat.st_mtime, settings))
     return jobs, current
 
 
 def run_batch(in_dir: str | Path, out_dir: str | Path, config: RestoreConfig, options: BatchOptions,
               on_result: Callable[[FileResult], None] | None = None) -> BatchSummary:
-    """Restore every video under ``in_dir`` into the mirrored tree under ``out_dir``."""
+    """Restore every video under ``in_dir`` into the mirrored tree under ``out_dir``.
+
+    ``on_result`` sees every failed or finished file as it comes in (not the skipped ones).
+    """
     in_dir, out_dir = Path(in_dir).resolve(), Path(out_dir).resolve()
     if not in_dir.is_dir():
-        raise VidgpenError(f"{in_dir}: not a folder")
+        raise InputError(f"{in_dir}: not a folder")
     if in_dir == out_dir:
         raise VidgpenError(f"{out_dir}: the output folder must differ from the input folder")
-    if options.engine not in ("local", "ray"):
-        raise ConfigError(f"options: engine: {options.engine!r} is not local or ray")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    options.validate()
+    if options.engine == "ray":
+        _import_ray()  # fail before any work when Ray is missing
     manifest = Manifest(out_dir)
     jobs, current = plan(in_dir, out_dir, config, options, manifest)
     summary = BatchSummary()
     for record in current:
-        _count(summary, FileResult(**{**asdict(record), "status": SKIPPED}))
+        _count(summary, record if record.status == FAILED else FileResult(**{**asdict(record), "status": SKIPPED}))
+        if record.status == FAILED and on_result is not None:
+            on_result(record)
     if options.dry_run:
-        summary.results.extend(
-            FileResult(j.rel_input, j.rel_output, j.size, j.mtime, "", j.settings, "pending") for j in jobs)
+        summary.results.extend(job.result(PENDING) for job in jobs)
         return summary
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for job in jobs:  # left by a run that was killed outright (SIGKILL, power loss)
+        partial_path(job.target).unlink(missing_ok=True)
     started = time.perf_counter()
-    results = _run_ray(jobs, config, options) if options.engine == "ray" else _run_local(jobs, config, options)
-    for result in results:
-        manifest.put(result)
-        _count(summary, result)
-        if on_result is not None:
-            on_result(result)
+    engine = _run_ray if options.engine == "ray" else _run_local
+    with closing(engine(jobs, config, options)) as results:
+        for result in results:
+            manifest.put(result)
+            _count(summary, result)
+            if on_result is not None:
+                on_result(result)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
 
 def _count(summary: BatchSummary, result: FileResult) -> None:
     summary.results.append(result)
-    summary.faces += result.faces if result.status == DONE else 0
     if result.status == DONE:
         summary.done += 1
+        summary.faces += result.faces
     elif result.status == SKIPPED:
         summary.skipped += 1
     else:
@@ -268,52 +343,111 @@ def _count(summary: BatchSummary, result: FileResult) -> None:
 
 
 def _run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
-    if options.jobs <= 1:
-        for job in jobs:
-            yield run_job(job, config, options.retries)
-        return
-    from concurrent.futures import ThreadPoolExecutor
+    """Jobs on a thread pool, results as they finish.
 
-    # Threads, not processes: torch, PyAV and OpenCV release the GIL, and the weights
-    # are loaded once and shared (see vidgpen.models.restorer's cache).
-    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        futures = [pool.submit(run_job, job, config, options.retries) for job in jobs]
-        try:
-            for future in futures:
+    Threads, not processes: torch, PyAV and OpenCV release the GIL, and the weights are
+    loaded once and shared (see vidgpen.models.restorer's cache). The main thread only
+    waits, so Ctrl-C reaches it at once; running jobs then stop at their next frame.
+    """
+    cancel = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=options.jobs or 1, thread_name_prefix="vidgpen-batch")
+    running = {pool.submit(run_job, job, config, options.retries, cancel) for job in jobs}
+    try:
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
                 yield future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    finally:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
+def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise VidgpenError("--engine ray: Ray is not installed; install it with: pip install 'vidgpen[ray]'") from None
+        raise VidgpenError(f"--engine ray: Ray is not installed; {RAY_HINT}") from None
+    return ray
+
+
+class _RayWorker:
+    """One Ray worker process holding one GPU (or CPU) for the whole batch.
+
+    An actor rather than plain tasks: Ray ends a GPU task's worker process after each
+    task by default, which would load the weights again for every file, and a reused
+    task worker may be handed another GPU than the one its CUDA context is on.
+    """
+
+    def __init__(self, config: RestoreConfig, retries: int) -> None:
+        self._config, self._retries = config, retries
+
+    def run(self, job: Job) -> FileResult:
+        return run_job(job, self._config, self._retries)
+
+
+def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
+    """Each file runs as a task on a pool of worker actors; results come back to the driver.
+
+    Inputs and outputs must be at the same path on every machine (a shared filesystem).
+    """
+    if not jobs:
+        return  # nothing to do: no need to start or join a cluster
+    ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=options.ray_address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     try:
-        gpus = ray.cluster_resources().get("GPU", 0)
-        task = ray.remote(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1, max_retries=0)(run_job)
-        pending = {task.remote(job, config, options.retries): job for job in jobs}
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    job = pending.pop(ref)
-                    try:
-                        yield ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - a worker died: record, go on
-                        yield FileResult(job.rel_input, job.rel_output, job.size, job.mtime, job.sha256,
-                                         job.settings, FAILED, error=f"ray task failed: {exc}", attempts=1)
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        slots = gpus or max(1, int(resources.get("CPU", 1)))
+        count = min(options.jobs or slots, len(jobs))
+        # More workers than GPUs (or CPUs) share them evenly; a worker asking for a whole
+        # one that is not there would wait forever, and so would the files handed to it.
+        share = 1 / math.ceil(count / slots)
+        worker_class = ray.remote(_RayWorker).options(num_gpus=share if gpus else 0, num_cpus=share, max_restarts=0)
+        workers = [worker_class.remote(config, options.retries) for _ in range(count)]
+        yield from _dispatch(ray, jobs, workers, lambda: worker_class.remote(config, options.retries))
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[], Any]) -> Iterator[FileResult]:
+    """Keep every worker busy with one file; a worker that dies fails its file and is replaced."""
+    queue: deque[Job] = deque(jobs)
+    running: dict[Any, tuple[Job, Any]] = {}  # object ref → (job, worker)
+    try:
+        while queue or running:
+            while queue and idle:
+                worker = idle.pop()
+                job = queue.popleft()
+                running[worker.run.remote(job)] = (job, worker)
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)  # timeout: let Ctrl-C in
+            for ref in ready:
+                job, worker = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                    idle.append(worker)
+                except ray.exceptions.RayActorError as exc:
+                    partial_path(job.target).unlink(missing_ok=True)
+                    result = job.result(FAILED, error=f"{job.source}: the Ray worker died ({_first_line(exc)})",
+                                        error_type=type(exc).__name__, attempts=1)
+                    idle.append(new_worker())
+                except ray.exceptions.RayError as exc:
+                    result = job.result(FAILED, error=f"{job.source}: Ray task failed ({_first_line(exc)})",
+                                        error_type=type(exc).__name__, attempts=1)
+                    idle.append(worker)
+                yield result
+    finally:
+        for worker in idle + [worker for _, worker in running.values()]:
+            ray.kill(worker)
+        if running:  # stopped early: once the workers are gone, drop what they were writing
+            ray.wait(list(running), num_returns=len(running), timeout=_RAY_KILL_WAIT_S)
+            for job, _ in running.values():
+                partial_path(job.target).unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

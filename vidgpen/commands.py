@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 from pathlib import Path
 
+import tomllib
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidgpen.io.frames import VideoInfo
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config, list_presets, preset_description, preset_path
+from vidgpen.io.frames import VideoInfo
 
 _S = argparse.SUPPRESS
 
@@ -151,16 +151,17 @@ def _toml_value(value: object) -> str:
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
-
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="library folder to walk")
     parser.add_argument("-o", "--output", required=True, help="output folder (mirrors the input tree)")
     add_config_arguments(parser)
     parser.add_argument("--include", action="append", default=[], help="only files matching this glob (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], help="skip files matching this glob (repeatable)")
-    parser.add_argument("--jobs", type=int, default=1, help="files restored at once (local engine)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="files restored at once (default: 1 locally, one per GPU, else per CPU, on Ray)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
-    parser.add_argument("--ray-address", default=None, help="connect to this Ray cluster (default: start one here)")
+    parser.add_argument("--ray-address", default=None,
+                        help="connect to this Ray cluster, e.g. HEAD:6379 (default: start Ray on this machine)")
     parser.add_argument("--retries", type=int, default=1, help="retries for processing errors (not for bad input)")
     parser.add_argument("--force", action="store_true", help="redo every file, even those already done")
     parser.add_argument("--dry-run", action="store_true", help="list what would be done and stop")
@@ -169,9 +170,11 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_batch(args: argparse.Namespace) -> int:
+    """Exit code 0 only when every video of the library is done (1 when any failed)."""
     from dataclasses import asdict
 
-    from vidgpen.batch import BatchOptions, run_batch as run
+    from vidgpen.batch import BatchOptions, FileResult
+    from vidgpen.batch import run_batch as run
 
     config = config_from_args(args)
     options = BatchOptions(include=args.include, exclude=args.exclude, jobs=args.jobs, engine=args.engine,
@@ -179,14 +182,16 @@ def run_batch(args: argparse.Namespace) -> int:
                            dry_run=args.dry_run, output_suffix=args.suffix)
     console = Console(stderr=True, quiet=args.quiet)
 
-    def on_result(result) -> None:
-        detail = f"  {result.error}" if result.error else f"  {result.frames} frames, {result.faces} faces"
-        console.print(f"{result.status:7s} {result.input} ({result.seconds:.1f} s){detail}")
+    def on_result(result: FileResult) -> None:
+        detail = result.error if result.error else f"{result.frames} frames, {result.faces} faces"
+        console.print(f"{result.status:7s} {result.input} ({result.seconds:.1f} s)  {detail}",
+                      markup=False, highlight=False, soft_wrap=True)
 
     summary = run(args.input, args.output, config, options, on_result=on_result)
     if args.dry_run:
         for result in summary.results:
-            console.print(f"{result.status:7s} {result.input} -> {result.output}")
+            console.print(f"{result.status:7s} {result.input} -> {result.output}", markup=False, highlight=False,
+                          soft_wrap=True)
     table = Table(title=f"batch {args.input} → {args.output}")
     for column in ("done", "skipped", "failed", "faces", "seconds"):
         table.add_column(column, justify="right")
