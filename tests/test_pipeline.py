@@ -227,3 +227,21 @@ def test_memory_does_not_grow_with_length(media, tmp_path):
                               str(media["weights"])], capture_output=True, text=True, cwd=REPO, check=True)
         peaks.append(int(run.stdout.split()[-1]))
     assert peaks[1] < peaks[0] * 1.25, peaks
+
+
+def test_auto_model_picks_the_smallest_gpen_above_the_face_size(media, tmp_path):
+    """``--model auto`` resolves registry names through the cache ($VIDGPEN_HOME/weights)."""
+    from vidgpen.models.registry import path_of
+
+    for size in (256, 512):
+        target = path_of(f"gpen-bfr-{size}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        make_gpen_checkpoint(target, size=size, narrow=1 / 32, channel_multiplier=1)
+    chosen = {}
+    for factor in (1.0, 2.0):
+        report = restore_video(media["video"], tmp_path / f"auto{factor}.mp4", model="auto", auto_factor=factor,
+                               end=0.2)
+        assert report.faces > 0
+        chosen[factor] = report.models
+    # The face spans ~130 px on screen: 1× → 256 is enough, 2× → 512.
+    assert chosen == {1.0: {"256": "gpen-bfr-256"}, 2.0: {"512": "gpen-bfr-512"}}
