@@ -28,7 +28,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from vidgpen.faces import inspect as inspect_cmd
     from vidgpen.models import commands as models_cmd
 
-    parser = _Parser(prog="vidgpen", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="vidgpen", description="Restore faces in videos with GPEN: tracked, smoothed, streaming.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; tracebacks on errors")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     # -v/-q are accepted after the sub-command too (`vidgpen restore IN -o OUT -q`).
@@ -37,30 +37,20 @@ def _build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def add(name: str, text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=text, parents=[common])
-
+    subcommands = [
+        ("restore", "restore every face in a video", commands.add_restore_arguments, commands.run_restore),
+        ("batch", "restore every video of a library folder, resumable, locally or on Ray",
+         commands.add_batch_arguments, commands.run_batch),
+        ("inspect", "detect, track and align faces without restoring (no weights needed)",
+         inspect_cmd.add_arguments, inspect_cmd.run),
+        ("models", "list, locate, download and verify model weights", models_cmd.add_arguments, models_cmd.run),
+        ("presets", "list presets or show one merged over the defaults",
+         commands.add_presets_arguments, commands.run_presets),
+    ]
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
-
-    restore = add("restore", "restore every face in a video")
-    commands.add_restore_arguments(restore)
-    handlers["restore"] = commands.run_restore
-
-    presets = add("presets", "list presets or show one merged over the defaults")
-    commands.add_presets_arguments(presets)
-    handlers["presets"] = commands.run_presets
-
-    batch = add("batch", "restore every video of a library folder, resumable, locally or on Ray")
-    commands.add_batch_arguments(batch)
-    handlers["batch"] = commands.run_batch
-
-    models = add("models", "list, locate, download and verify model weights")
-    models_cmd.add_arguments(models)
-    handlers["models"] = models_cmd.run
-
-    inspect = add("inspect", "detect, track and align faces without restoring (no weights needed)")
-    inspect_cmd.add_arguments(inspect)
-    handlers["inspect"] = inspect_cmd.run
+    for name, text, add_arguments, handler in subcommands:
+        add_arguments(sub.add_parser(name, help=text, parents=[common]))
+        handlers[name] = handler
 
     parser.set_defaults(_handlers=handlers)
     return parser
