@@ -1,0 +1,198 @@
+"""GPEN forward speed: reference vs fast path, per face, against the machine's GEMM rate.
+
+    python bench/gpen.py                              # 256/512/1024/2048, table on stdout
+    python bench/gpen.py --sizes 512 --repeats 5 --json gpen.json
+    python bench/gpen.py --sizes 512 --paths fast fast-bf16 --batches 1 4 8
+
+Models are the released configs (read from ../shared/fixtures/gpen/gpen-bfr-*.keys.json)
+with random weights: speed does not depend on the values. Each (size, path, batch) runs
+in its own subprocess so its peak RSS is its own; it times ``--repeats`` forwards after
+one warm-up and keeps the fastest (other processes share the CPU: the minimum is the
+least disturbed), then times a 2048³ float32 matmul (best of 5) in the same process as
+the yardstick of what the CPU delivered meanwhile.
+
+FLOPs are those of the reference forward counted by ``torch.utils.flop_counter``
+(convolutions and matmuls, 2 per multiply-add; elementwise ops not counted). The fast
+path is credited with the same count, so GFLOP/s compare like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+KEYS = REPO.parent / "shared" / "fixtures" / "gpen"
+PATHS = ("reference", "fast", "fast-bf16")
+DEFAULT_BATCHES = {256: [1, 4, 16], 512: [1, 4, 8], 1024: [1, 2], 2048: [1]}
+
+
+def config_of(size: int) -> dict:
+    return json.loads((KEYS / f"gpen-bfr-{size}.keys.json").read_text())["config"]
+
+
+def reference_gflop(size: int) -> float:
+    """FLOPs of one face through the reference model, counted on the meta device (no compute)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vidgpen.models.gpen import GPEN
+
+    with torch.device("meta"):
+        model = GPEN(**config_of(size)).eval()
+        x = torch.empty(1, 3, size, size)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    return counter.get_total_flops() / 1e9
+
+
+def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(size: int, path: str, batch: int, repeats: int) -> dict:
+    """In the child: build, warm up, time. Returns seconds per face (best run) and peak RSS."""
+    from vidgpen.models.gpen import GPEN
+    from vidgpen.models.gpen_fast import FastGPEN
+
+    torch.manual_seed(0)
+    model = GPEN(**config_of(size)).eval()
+    dtype = torch.bfloat16 if path.endswith("bf16") else torch.float32
+    model = model.to(dtype)
+    forward = model if path == "reference" else FastGPEN(model)
+    x = (torch.rand(batch, 3, size, size) * 2 - 1).to(dtype)
+    with torch.inference_mode():
+        first = _timed(lambda: forward(x))
+        times = [_timed(lambda: forward(x)) for _ in range(repeats)]
+    return {
+        "size": size,
+        "path": path,
+        "batch": batch,
+        "first_s": first / batch,
+        "s_per_face": min(times) / batch,
+        "runs_s": times,
+        "gemm_gflops": gemm_gflops(),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_child(size: int, path: str, batch: int, repeats: int, thp: bool) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(size),
+        path,
+        str(batch),
+        "--repeats",
+        str(repeats),
+    ]
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"} if thp else None
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"size": size, "path": path, "batch": batch, "error": tail[0]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[256, 512, 1024, 2048],
+        choices=[256, 512, 1024, 2048],
+    )
+    parser.add_argument("--paths", nargs="+", default=["reference", "fast"], choices=PATHS)
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        help="batch sizes to try (default: a few per size)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs after the warm-up (≥2048: at most 2)",
+    )
+    parser.add_argument("--json", type=Path, help="write all results here")
+    parser.add_argument(
+        "--thp",
+        action="store_true",
+        help="THP_MEM_ALLOC_ENABLE=1: big tensors on huge pages (fewer page faults)",
+    )
+    parser.add_argument("--child", nargs=3, metavar=("SIZE", "PATH", "BATCH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        size, path, batch = args.child
+        print(json.dumps(measure(int(size), path, int(batch), args.repeats)))
+        return 0
+
+    rows = []
+    for size in args.sizes:
+        gflop = reference_gflop(size)
+        repeats = min(args.repeats, 2) if size >= 2048 else args.repeats
+        for path in args.paths:
+            for batch in args.batches or DEFAULT_BATCHES[size]:
+                row = run_child(size, path, batch, repeats, args.thp)
+                row["thp"] = args.thp
+                if "error" not in row:
+                    row["gflop_per_face"] = gflop
+                    row["gflops"] = gflop / row["s_per_face"]
+                    row["ratio_to_gemm"] = row["gflops"] / row["gemm_gflops"]
+                rows.append(row)
+                print(_line(row), flush=True)
+    print()
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+_HEADER = f"{'size':>5} {'path':<10} {'batch':>5} {'s/face':>8} {'GFLOP/s':>8} {'GEMM':>6} {'ratio':>6} {'RSS MB':>7}"
+
+
+def _line(row: dict) -> str:
+    if "error" in row:
+        return f"{row['size']:>5} {row['path']:<10} {row['batch']:>5}  error: {row['error']}"
+    return (
+        f"{row['size']:>5} {row['path']:<10} {row['batch']:>5} {row['s_per_face']:>8.3f} {row['gflops']:>8.1f}"
+        f" {row['gemm_gflops']:>6.0f} {row['ratio_to_gemm']:>6.0%} {row['peak_rss_mb']:>7.0f}"
+    )
+
+
+def _table(rows: list[dict]) -> str:
+    """Batch 1 and the best batch of each (size, path)."""
+    lines = [_HEADER]
+    keys = dict.fromkeys((r["size"], r["path"]) for r in rows)
+    for size, path in keys:
+        ok = [r for r in rows if (r["size"], r["path"]) == (size, path) and "error" not in r]
+        shown = [r for r in ok if r["batch"] == 1]
+        best = min(ok, key=lambda r: r["s_per_face"], default=None)
+        if best is not None and best not in shown:
+            shown.append(best)
+        lines += [_line(r) for r in shown] or [f"{size:>5} {path:<10}  all runs failed"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
