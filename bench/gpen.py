@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from vidgpen.stats import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = REPO.parent / "shared" / "fixtures" / "gpen"
@@ -88,7 +89,7 @@ def measure(size: int, path: str, batch: int, repeats: int) -> dict:
         "s_per_face": min(times) / batch,
         "runs_s": times,
         "gemm_gflops": gemm_gflops(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "threads": torch.get_num_threads(),
     }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ def measure(mode: str, path: str, out: str) -> dict:
     """Run in the child process: read (and encode) the whole clip once."""
     from vidgpen.io.reader import open_video
     from vidgpen.io.writer import VideoWriter
+    from vidgpen.stats import peak_rss_mb
 
     started = time.perf_counter()
     frames = 0
@@ -58,8 +58,7 @@ def measure(mode: str, path: str, out: str) -> dict:
                     writer.write(frame)
                     frames += 1
     seconds = time.perf_counter() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "peak_rss_mb": peak_kb / 1024}
+    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "peak_rss_mb": peak_rss_mb()}
 
 
 def run_child(mode: str, path: Path, out: Path) -> dict:

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from vidgpen.errors import VidgpenError
+
+# Transparent huge pages for torch's CPU allocations: GPEN-2048's 4-megapixel activations
+# spend much of their time in page faults otherwise (bench/gpen.py --thp: ~2× at 2048).
+# It must be set before torch is imported, which the sub-commands do lazily.
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

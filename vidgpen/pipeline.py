@@ -29,7 +29,7 @@ from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
 from vidgpen.models.restorer import Restorer
-from vidgpen.stats import StageTimes
+from vidgpen.stats import StageTimes, peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class RunReport:
     fps: float
     stage_seconds: dict[str, float]
     skipped_packets: int
+    peak_rss_mb: float  # of the whole process, so of everything it ran before too
     models: dict[str, str]
     settings: dict[str, Any]
 
@@ -306,6 +307,7 @@ class Pipeline:
             fps=round(counters["frames"] / wall, 3) if wall > 0 else 0.0,
             stage_seconds=times.snapshot(),
             skipped_packets=skipped,
+            peak_rss_mb=round(peak_rss_mb(), 1),
             models=restorers.names,
             settings=cfg.to_dict(),
         )

@@ -33,3 +33,22 @@ class StageTimes:
     def snapshot(self) -> dict[str, float]:
         with self._lock:
             return {k: round(v, 4) for k, v in self.seconds.items()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's VmHWM belongs to the running program alone; ``ru_maxrss`` also carries the
+    parent's memory at fork over exec, which would make a small child spawned by a big
+    benchmark or test process look big.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
