@@ -3,6 +3,7 @@
     python bench/gpen.py                              # 256/512/1024/2048, table on stdout
     python bench/gpen.py --sizes 512 --repeats 5 --json gpen.json
     python bench/gpen.py --sizes 512 --paths fast fast-bf16 --batches 1 4 8
+    python bench/gpen.py --sizes 256 512 --paths fast onnx --batches 1 4   # ONNX Runtime (CPU)
 
 Models are the released configs (read from ../shared/fixtures/gpen/gpen-bfr-*.keys.json)
 with random weights: speed does not depend on the values. Each (size, path, batch) runs
@@ -14,6 +15,9 @@ the yardstick of what the CPU delivered meanwhile.
 FLOPs are those of the reference forward counted by ``torch.utils.flop_counter``
 (convolutions and matmuls, 2 per multiply-add; elementwise ops not counted). The fast
 path is credited with the same count, so GFLOP/s compare like with like.
+
+``onnx`` exports the same random model once per size (in this process, before the
+children; not timed) and times ONNX Runtime's CPU session on it in the child.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +37,7 @@ from vidgpen.stats import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = REPO.parent / "shared" / "fixtures" / "gpen"
-PATHS = ("reference", "fast", "fast-bf16")
+PATHS = ("reference", "fast", "fast-bf16", "onnx")
 DEFAULT_BATCHES = {256: [1, 4, 16], 512: [1, 4, 8], 1024: [1, 2], 2048: [1]}
 
 
@@ -67,20 +72,33 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def measure(size: int, path: str, batch: int, repeats: int) -> dict:
-    """In the child: build, warm up, time. Returns seconds per face (best run) and peak RSS."""
+def random_model(size: int):
     from vidgpen.models.gpen import GPEN
-    from vidgpen.models.gpen_fast import FastGPEN
 
     torch.manual_seed(0)
-    model = GPEN(**config_of(size)).eval()
-    dtype = torch.bfloat16 if path.endswith("bf16") else torch.float32
-    model = model.to(dtype)
-    forward = model if path == "reference" else FastGPEN(model)
-    x = (torch.rand(batch, 3, size, size) * 2 - 1).to(dtype)
+    return GPEN(**config_of(size)).eval()
+
+
+def measure(size: int, path: str, batch: int, repeats: int, onnx_file: str | None = None) -> dict:
+    """In the child: build, warm up, time. Returns seconds per face (best run) and peak RSS."""
+    from vidgpen.models.gpen_fast import FastGPEN
+
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    if path == "onnx":
+        from vidgpen.models.onnx_restorer import OnnxRestorer
+
+        session = OnnxRestorer(onnx_file, providers=["CPUExecutionProvider"]).session
+        inputs = {session.get_inputs()[0].name: x.numpy()}
+        step = lambda: session.run(None, inputs)  # noqa: E731
+    else:
+        dtype = torch.bfloat16 if path.endswith("bf16") else torch.float32
+        model = random_model(size).to(dtype)
+        forward = model if path == "reference" else FastGPEN(model)
+        x = x.to(dtype)
+        step = lambda: forward(x)  # noqa: E731
     with torch.inference_mode():
-        first = _timed(lambda: forward(x))
-        times = [_timed(lambda: forward(x)) for _ in range(repeats)]
+        first = _timed(step)
+        times = [_timed(step) for _ in range(repeats)]
     return {
         "size": size,
         "path": path,
@@ -94,7 +112,7 @@ def measure(size: int, path: str, batch: int, repeats: int) -> dict:
     }
 
 
-def run_child(size: int, path: str, batch: int, repeats: int, thp: bool) -> dict:
+def run_child(size: int, path: str, batch: int, repeats: int, thp: bool, onnx_file: Path | None = None) -> dict:
     cmd = [
         sys.executable,
         __file__,
@@ -104,6 +122,7 @@ def run_child(size: int, path: str, batch: int, repeats: int, thp: bool) -> dict
         str(batch),
         "--repeats",
         str(repeats),
+        *(["--onnx", str(onnx_file)] if onnx_file else []),
     ]
     env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"} if thp else None
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
@@ -142,19 +161,30 @@ def main() -> int:
         help="THP_MEM_ALLOC_ENABLE=1: big tensors on huge pages (fewer page faults)",
     )
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "PATH", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         size, path, batch = args.child
-        print(json.dumps(measure(int(size), path, int(batch), args.repeats)))
+        print(json.dumps(measure(int(size), path, int(batch), args.repeats, args.onnx)))
         return 0
+    with tempfile.TemporaryDirectory(prefix="bench-gpen-") as exports:  # the ONNX exports, if any
+        rows = _run_all(args, Path(exports))
+    print()
+    print(_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
 
+
+def _run_all(args: argparse.Namespace, exports: Path) -> list[dict]:
     rows = []
     for size in args.sizes:
         gflop = reference_gflop(size)
         repeats = min(args.repeats, 2) if size >= 2048 else args.repeats
+        onnx_file = _export(size, exports) if "onnx" in args.paths else None
         for path in args.paths:
             for batch in args.batches or DEFAULT_BATCHES[size]:
-                row = run_child(size, path, batch, repeats, args.thp)
+                row = run_child(size, path, batch, repeats, args.thp, onnx_file if path == "onnx" else None)
                 row["thp"] = args.thp
                 if "error" not in row:
                     row["gflop_per_face"] = gflop
@@ -162,11 +192,13 @@ def main() -> int:
                     row["ratio_to_gemm"] = row["gflops"] / row["gemm_gflops"]
                 rows.append(row)
                 print(_line(row), flush=True)
-    print()
-    print(_table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
-    return 0
+    return rows
+
+
+def _export(size: int, folder: Path) -> Path:
+    from vidgpen.models.onnx_export import export_gpen
+
+    return export_gpen(random_model(size), folder / f"gpen-{size}.onnx")
 
 
 _HEADER = f"{'size':>5} {'path':<10} {'batch':>5} {'s/face':>8} {'GFLOP/s':>8} {'GEMM':>6} {'ratio':>6} {'RSS MB':>7}"

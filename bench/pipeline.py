@@ -107,7 +107,7 @@ def peak_rss_mb(video: Path, weights: Path, out: Path) -> float:
             "from vidgpen.stats import peak_rss_mb\nprint(peak_rss_mb())")
     run = subprocess.run([sys.executable, "-c", code, str(video), str(out), str(weights)], capture_output=True,
                          text=True, check=True)
-    return int(run.stdout.split()[-1]) / 1024
+    return float(run.stdout.split()[-1])
 
 
 def main() -> None:
