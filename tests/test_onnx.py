@@ -80,6 +80,7 @@ def test_onnx_restorer_matches_face_restorer(exported):
     assert isinstance(onnx_restorer, Restorer)
     assert (onnx_restorer.size, onnx_restorer.out_size) == (64, 64)
     assert onnx_restorer.providers == ["CPUExecutionProvider"]
+    assert onnx_restorer.batch_size == 1  # on CPU alone, one face per run (see OnnxRestorer)
     got = onnx_restorer.restore(faces)
     expected = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
     assert got.shape == (5, 64, 64, 3) and got.dtype == np.uint8

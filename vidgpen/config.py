@@ -33,7 +33,7 @@ class RestoreConfig:
     """Every setting of a restore run. Field comments are the user-facing help."""
 
     model: str = "gpen-bfr-2048"  # registry name, or "auto": per track, the smallest GPEN >= auto_factor x face size
-    weights: str | None = None  # path to a GPEN checkpoint (official layout); wins over model
+    weights: str | None = None  # path to a GPEN checkpoint (official layout) or a .onnx export; wins over model
     auto_factor: float = 2.0  # with model="auto": model size >= this x the face's size on screen
     detector: str = "retinaface-onnx"  # retinaface-onnx | retinaface | retinaface-mobilenet | dlib
     detect_every: int = 1  # run the detector every N frames; tracking fills the frames between

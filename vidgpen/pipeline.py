@@ -142,10 +142,10 @@ class RestorerSet:
             self._names[self._fixed] = str(source)
 
     def _load(self, source: str) -> Restorer:
-        from vidgpen.models.restorer import FaceRestorer
+        from vidgpen.models.restorer import load_restorer
 
         cfg = self._config
-        return FaceRestorer.load(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size)
+        return load_restorer(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size)
 
     def size_for(self, face: TrackedFace) -> int:
         if self._fixed is not None:

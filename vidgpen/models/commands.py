@@ -1,4 +1,4 @@
-"""``vidgpen models list|path|download|verify``: manage the weights cache."""
+"""``vidgpen models list|path|download|verify|export-onnx``: manage the weights cache, export to ONNX."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vidgpen.models import loader, registry
+from vidgpen.models.onnx_export import DEFAULT_OPSET, MIN_OPSET, export_onnx
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     download.add_argument("--force", action="store_true", help="download again even if the file is cached")
     verify = sub.add_parser("verify", help="check a cached model (size, sha256, GPEN layout) or any checkpoint file")
     verify.add_argument("name", metavar="NAME|PATH")
+    export = sub.add_parser(
+        "export-onnx", help="export a GPEN to ONNX (dynamic batch) for `restore --weights FILE.onnx`"
+    )
+    export.add_argument("name", metavar="NAME|PATH")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (≥ {MIN_OPSET}; default %(default)s)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         print(registry.path_of(args.name))
     elif args.models_command == "download":
         print(registry.download(args.name, force=args.force))
+    elif args.models_command == "export-onnx":
+        print(export_onnx(args.name, args.output, opset=args.opset))
     else:
         _verify(args.name)
     return 0

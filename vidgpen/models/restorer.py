@@ -1,13 +1,15 @@
 """Run GPEN on batches of aligned faces: uint8 RGB in, uint8 RGB out.
 
 The pipeline only needs the :class:`Restorer` protocol (``size`` and ``restore``), so a
-faster GPEN, an ONNX session or a test double can stand in for :class:`FaceRestorer`.
+faster GPEN, an ONNX session (:class:`~vidgpen.models.onnx_restorer.OnnxRestorer`) or a
+test double can stand in for :class:`FaceRestorer`; :func:`load_restorer` picks by file.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -96,18 +98,63 @@ class FaceRestorer:
 
     def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
         """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3."""
-        batch = torch.as_tensor(faces)
-        if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (self.size, self.size, 3):
-            raise ValueError(f"faces must be uint8 N×{self.size}×{self.size}×3, got {batch.dtype} {tuple(batch.shape)}")
-        out = np.empty((batch.shape[0], self.out_size, self.out_size, 3), dtype=np.uint8)
         with torch.inference_mode():
-            for start in range(0, batch.shape[0], self.batch_size):
-                chunk = batch[start : start + self.batch_size].to(self.device, non_blocking=True)
-                x = (chunk.permute(0, 3, 1, 2).float() / 127.5 - 1.0).to(self.dtype)
-                y = self.forward(x).float().clamp_(-1.0, 1.0)
-                y = ((y + 1.0) * 127.5).round_().to(torch.uint8)
-                out[start : start + len(chunk)] = y.permute(0, 2, 3, 1).cpu().numpy()
-        return out
+            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
+
+    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
+        x = faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
+        return output_to_faces(self.forward(x))
+
+
+def load_restorer(
+    source: str | os.PathLike[str],
+    device: DeviceLike = None,
+    dtype: DtypeLike = None,
+    batch_size: int = 8,
+) -> Restorer:
+    """The restorer for ``--weights``/``--model``: ONNX Runtime for a ``.onnx`` file, else GPEN in torch.
+
+    The suffix decides because an exported graph and a checkpoint need different
+    runtimes; ``vidgpen models export-onnx`` writes that suffix.
+    """
+    if str(source).lower().endswith(".onnx"):
+        from vidgpen.models.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
+
+        return OnnxRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size)
+    return FaceRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size)
+
+
+def restore_in_chunks(
+    faces: np.ndarray | torch.Tensor,
+    size: int,
+    out_size: int,
+    batch_size: int,
+    run: Callable[[torch.Tensor], torch.Tensor],
+) -> np.ndarray:
+    """Check uint8 RGB N×size×size×3 faces and map them through ``run`` ``batch_size`` at a time.
+
+    ``run`` takes a uint8 chunk (a view of the input, on its device) and returns uint8
+    RGB NHWC faces. Every runtime shares this so chunking and validation cannot drift.
+    """
+    batch = torch.as_tensor(faces)
+    if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
+        raise ValueError(f"faces must be uint8 N×{size}×{size}×3, got {batch.dtype} {tuple(batch.shape)}")
+    out = np.empty((batch.shape[0], out_size, out_size, 3), dtype=np.uint8)
+    for start in range(0, batch.shape[0], batch_size):
+        chunk = batch[start : start + batch_size]
+        out[start : start + len(chunk)] = run(chunk).cpu().numpy()
+    return out
+
+
+def faces_to_input(faces: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB N×S×S×3 → float32 N×3×S×S in [-1, 1], GPEN's input convention."""
+    return faces.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def output_to_faces(output: torch.Tensor) -> torch.Tensor:
+    """GPEN's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and rounded."""
+    y = output.float().clamp_(-1.0, 1.0)
+    return ((y + 1.0) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
 
 _load_lock = threading.Lock()

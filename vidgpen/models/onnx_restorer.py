@@ -1,0 +1,142 @@
+"""Run a GPEN exported by ``vidgpen models export-onnx`` with ONNX Runtime.
+
+Same :class:`~vidgpen.models.restorer.Restorer` contract and the same uint8 conversions
+as :class:`~vidgpen.models.restorer.FaceRestorer` (shared helpers), so the two differ
+only by float rounding inside the network. The graph runs in float32 on every provider.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from vidgpen.errors import ConfigError, WeightsError
+from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks
+
+Provider = str | tuple[str, dict[str, str]]
+_CUDA, _CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def providers_for(device: str | torch.device | None = None) -> list[Provider]:
+    """ONNX Runtime providers for a vidgpen ``device`` setting (auto: CUDA when ORT has it)."""
+    available = ort.get_available_providers()
+    name = "auto" if device is None else str(device)
+    if name == "auto":
+        return [_CUDA, _CPU] if _CUDA in available else [_CPU]
+    if name == "cpu":
+        return [_CPU]
+    if name.startswith("cuda") and _CUDA in available:
+        index = name.partition(":")[2] or "0"
+        return [(_CUDA, {"device_id": index}), _CPU]
+    raise ConfigError(f"device: {name!r} is not available to ONNX Runtime (its providers: {', '.join(available)})")
+
+
+class OnnxRestorer:
+    """An exported GPEN in an ONNX Runtime session, run in chunks of ``batch_size`` faces.
+
+    ``providers`` as ONNX Runtime takes them (names or ``(name, options)``); default:
+    CUDA when available, else CPU. On the CPU provider alone faces run one at a time
+    whatever ``batch_size``: there ORT gains nothing from batching (bench/gpen.py, 512:
+    0.86 s/face at batch 1, 0.89 at 4) while its memory arena grows with the batch (peak
+    RSS 1.7 → 5 GB). A graph exported with a fixed batch gets its last, short chunk
+    padded to that batch.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], providers: Sequence[Provider] | None = None, batch_size: int = 8
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        self.path = Path(path).expanduser()
+        if not self.path.is_file():
+            raise WeightsError(f"{self.path}: no such ONNX file")
+        chosen = providers_for() if providers is None else list(providers)
+        stat = self.path.stat()
+        self.session = _shared_session(self.path.resolve(), (stat.st_size, stat.st_mtime_ns), _hashable(chosen))
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        shape = list(inp.shape)
+        if (
+            len(self.session.get_inputs()) != 1
+            or inp.type != "tensor(float)"
+            or len(shape) != 4
+            or shape[1] != 3
+            or not isinstance(shape[2], int)
+            or shape[2] != shape[3]
+            or len(out.shape) != 4
+            or not isinstance(out.shape[2], int)
+        ):
+            raise WeightsError(
+                f"{self.path}: not a GPEN export (input {inp.name} {inp.type} {shape}; "
+                "expected one float N×3×S×S input, see `vidgpen models export-onnx`)"
+            )
+        self._input, self._output = inp.name, out.name
+        self._size, self.out_size = shape[2], out.shape[2]
+        self._fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        cpu_only = self.session.get_providers() == [_CPU]
+        self.batch_size = self._fixed_batch or (1 if cpu_only else batch_size)
+
+    @classmethod
+    def load(
+        cls,
+        source: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 8,
+    ) -> OnnxRestorer:
+        """From the pipeline's settings: ``device`` picks the providers; the graph is float32."""
+        if dtype not in (None, "auto", "float32", "fp32", torch.float32):
+            raise ConfigError(f"dtype: {dtype!r} is not supported for {source} (ONNX exports run in float32)")
+        return cls(source, providers_for(device), batch_size)
+
+    @property
+    def size(self) -> int:
+        """Input face side."""
+        return self._size
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the session really uses (CUDA may have fallen back to CPU)."""
+        return self.session.get_providers()
+
+    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
+        """uint8 RGB N×size×size×3 → uint8 RGB N×out×out×3."""
+        return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
+
+    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
+        x = faces_to_input(chunk.cpu()).contiguous().numpy()
+        count = len(x)
+        if self._fixed_batch is not None and count < self._fixed_batch:
+            x = np.concatenate([x, np.zeros((self._fixed_batch - count, *x.shape[1:]), x.dtype)])
+        y = self.session.run([self._output], {self._input: x})[0][:count]
+        return output_to_faces(torch.from_numpy(y))
+
+
+_session_lock = threading.Lock()
+
+
+def _hashable(providers: Sequence[Provider]) -> tuple:
+    return tuple(p if isinstance(p, str) else (p[0], tuple(sorted(p[1].items()))) for p in providers)
+
+
+@lru_cache(maxsize=4)
+def _load_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.InferenceSession:
+    """One session per unchanged file and providers: ``run`` is thread-safe, and building one
+    (graph optimisation of a few hundred MB of weights) takes seconds."""
+    chosen = [p if isinstance(p, str) else (p[0], dict(p[1])) for p in providers]
+    try:
+        return ort.InferenceSession(str(path), providers=chosen)
+    except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: not a loadable ONNX model ({first})") from None
+
+
+def _shared_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.InferenceSession:
+    with _session_lock:  # one session per file even when batch threads start together
+        return _load_session(path, stamp, providers)
