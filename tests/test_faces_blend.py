@@ -22,6 +22,7 @@ from vidgpen.faces.blend import (
     match_colors,
     paste_back,
     paste_faces,
+    restore_grain,
 )
 from vidgpen.faces.detect import make_detector
 
@@ -155,3 +156,20 @@ def test_feather_mask_scales_with_size_and_is_zero_at_the_border():
     resized = cv2.resize(small, (512, 512), interpolation=cv2.INTER_LINEAR)
     assert np.abs(resized - big).mean() < 0.02
     assert feather_mask(512, "ffhq") is feather_mask(512, "ffhq")  # cached
+
+
+def test_grain_puts_the_originals_fine_detail_back():
+    rng = np.random.default_rng(3)
+    smooth = cv2.GaussianBlur(rng.integers(60, 200, (S, S, 3)).astype(np.float32), (0, 0), 12)
+    grainy = np.clip(smooth + rng.normal(0, 10, smooth.shape), 0, 255).astype(np.uint8)
+    clean = np.clip(smooth, 0, 255).astype(np.uint8)  # what GPEN returns: no grain
+    affine = np.array([[2.0, 0, 0], [0, 2.0, 0]])  # crop at 2× the frame's pixel scale
+
+    def fine_detail(img):
+        img = img.astype(np.float32)
+        return float((img - cv2.GaussianBlur(img, (0, 0), 3)).std())
+
+    assert np.array_equal(restore_grain(clean, grainy, affine, 0.0), clean)
+    half, full = (fine_detail(restore_grain(clean, grainy, affine, a)) for a in (0.5, 1.0))
+    assert fine_detail(clean) < half < full <= fine_detail(grainy) * 1.05
+    assert full > 0.8 * fine_detail(grainy)

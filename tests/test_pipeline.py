@@ -200,7 +200,7 @@ def test_presets_show_prints_merged_settings():
 
 def test_flags_beat_preset_and_config(media, tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text("strength = 0.0\nsmooth = 2\n")
+    config.write_text("strength = 0.3\nsmooth = 2\n")
     out = tmp_path / "o.mkv"
     report = tmp_path / "r.json"
     code = main(["restore", str(media["video"]), "-o", str(out), "--preset", "film", "--config", str(config),
@@ -208,7 +208,9 @@ def test_flags_beat_preset_and_config(media, tmp_path):
                  "-q"])
     assert code == 0
     settings = json.loads(report.read_text())["settings"]
-    assert settings["strength"] == 0.0 and settings["smooth"] == 3 and settings["color_match"] is True
+    assert settings["strength"] == 0.3 and settings["smooth"] == 3  # config file, then the flag
+    assert settings["color_match"] is True and settings["grain"] == 0.5  # from the film preset
+    assert json.loads(report.read_text())["faces"] > 0
 
 
 @pytest.mark.slow

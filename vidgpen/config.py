@@ -49,6 +49,7 @@ class RestoreConfig:
     template: str = "gpen"  # alignment template: gpen (what GPEN was trained with) | ffhq
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
     color_match: bool = False  # match the restored face's Lab mean/std to the original
+    grain: float = 0.0  # 0..1: put this share of the original's film grain back on restored faces
     decoder: str = "pyav"  # pyav | decord
     deinterlace: str = "off"  # off | auto (when the stream is flagged interlaced) | bwdif | yadif
     codec: str = "libx264"
@@ -80,8 +81,9 @@ class RestoreConfig:
         choice("decoder", ("pyav", "decord"))
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
-        if not 0.0 <= self.strength <= 1.0:
-            raise bad("strength", f"{self.strength} is not within 0..1")
+        for key in ("strength", "grain"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise bad(key, f"{getattr(self, key)} is not within 0..1")
         for key in ("detect_every", "batch_size", "queue_size", "detect_max_side"):
             if getattr(self, key) < 1:
                 raise bad(key, f"{getattr(self, key)} must be at least 1")

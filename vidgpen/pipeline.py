@@ -343,7 +343,7 @@ class Pipeline:
         pastes = [_paste_of(job) for job in work.jobs]
         changed = paste_faces(
             work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
-            mask=cfg.mask, color_match=cfg.color_match,
+            mask=cfg.mask, color_match=cfg.color_match, grain=cfg.grain,
         )
         work.frame.changed.extend(changed)
 

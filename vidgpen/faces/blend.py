@@ -77,6 +77,21 @@ def match_colors(restored: np.ndarray, original: np.ndarray, mask: np.ndarray) -
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
+def restore_grain(restored: np.ndarray, original: np.ndarray, affine: np.ndarray, amount: float) -> np.ndarray:
+    """Add ``amount`` of the original crop's grain (its detail finer than about one frame
+    pixel) to the restored crop.
+
+    GPEN returns clean, grain-free skin; pasted into grainy film it looks like a sticker
+    that does not move with the grain around it. The high-pass is taken at the frame's
+    pixel scale in crop space, so the grain put back has the size it has in the frame.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))  # crop px per frame px
+    orig = original.astype(np.float32)
+    residual = orig - cv2.GaussianBlur(orig, (0, 0), max(1.0, 1.5 * scale))
+    out = restored.astype(np.float32) + amount * residual
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def _is_grayscale(region: np.ndarray) -> bool:
     return bool(np.array_equal(region[..., 0], region[..., 1]) and np.array_equal(region[..., 1], region[..., 2]))
 
@@ -102,6 +117,7 @@ def paste_faces(
     template: str = "gpen",
     mask: str = "feather",
     color_match: bool = False,
+    grain: float = 0.0,
     device: str | None = None,
 ) -> list[Box]:
     """Blend restored faces into ``image`` (H×W×3 uint8, edited in place); returns the
@@ -109,7 +125,8 @@ def paste_faces(
 
     ``mask``: "feather" (the template mask) or "parsing" (facexlib ParseNet, optional).
     ``strength`` blends with the unrestored face (0 leaves the frame unchanged);
-    ``color_match`` moves each restored face's Lab mean/std to its original's.
+    ``color_match`` moves each restored face's Lab mean/std to its original's;
+    ``grain`` (0..1) puts that share of the original's film grain back on the face.
     """
     if mask not in MASKS:
         raise ConfigError(f"mask {mask!r}: choose one of {', '.join(MASKS)}")
@@ -120,6 +137,8 @@ def paste_faces(
         restored = [
             match_colors(p.restored, p.original, feather_mask(p.restored.shape[0], template)) for p in pastes
         ]
+    if grain > 0:
+        restored = [restore_grain(r, p.original, p.affine, grain) for r, p in zip(restored, pastes)]
     masks = parsing_masks([p.original for p in pastes], device) if mask == "parsing" else None
     return paste_back(image, restored, [p.affine for p in pastes], template=template, strength=strength, masks=masks)
 
