@@ -21,6 +21,7 @@ from media import decoded_frames, frame_times, packet_digests, plane_bytes, writ
 
 from vidgpen import Pipeline, RestoreConfig, restore_video
 from vidgpen.cli import main
+from vidgpen.io.reader import probe
 
 STAGES = {"decode", "detect", "track", "smooth", "align", "restore", "paste", "encode"}
 
@@ -248,3 +249,36 @@ def test_auto_model_picks_the_smallest_gpen_above_the_face_size(media, tmp_path)
         chosen[factor] = report.models
     # The face spans ~130 px on screen: 1× → 256 is enough, 2× → 512.
     assert chosen == {1.0: {"256": "gpen-bfr-256"}, 2.0: {"512": "gpen-bfr-512"}}
+
+
+def test_rotated_phone_clip_is_restored_upright_and_keeps_its_rotation(media, tmp_path):
+    """Faces are found in the upright picture; the output keeps the stored orientation
+    and the display matrix, and pixels far from the face stay identical."""
+    upright = media["clip"].frames
+    stored = [np.ascontiguousarray(np.rot90(f, k=1)) for f in upright]  # what a phone writes for rotation 90
+    video = write_video(tmp_path / "phone.mp4", stored, fps=25, audio="aac", rotation=90)
+    out = tmp_path / "phone-out.mkv"
+    report = restore_video(video, out, weights=str(media["weights"]), codec="ffv1")
+    assert report.faces >= len(upright) - 2
+    before, after = decoded_frames(video), decoded_frames(out)
+    assert len(after) == len(before)
+    assert probe(out).rotation == probe(video).rotation == 90
+    near = _near_faces(media["clip"].motions, upright[0].shape[:2])
+    for b, a, n in zip(before, after, near):
+        far = ~np.rot90(n, k=1)
+        b, a = b.to_ndarray(format="rgb24"), a.to_ndarray(format="rgb24")
+        assert np.array_equal(b[far], a[far])
+        assert not np.array_equal(b, a)
+
+
+def test_variable_frame_rate_clip_keeps_every_timestamp(media, tmp_path):
+    """Phone clips are VFR: each frame keeps its own time, nothing is re-timed."""
+    from fractions import Fraction
+
+    pts = [0, 40, 70, 130, 150, 200, 260, 270, 330, 400, 420, 480, 560, 580, 600, 690]  # ms
+    video = write_video(tmp_path / "vfr.mkv", media["clip"].frames, fps=25, pts=pts, time_base=Fraction(1, 1000),
+                        audio="libopus")
+    out = tmp_path / "vfr-out.mkv"
+    restore_video(video, out, weights=str(media["weights"]))
+    assert frame_times(out) == frame_times(video) == [Fraction(p, 1000) for p in pts]
+    assert [h for _, h in packet_digests(out)] == [h for _, h in packet_digests(video)]
