@@ -15,15 +15,17 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from vidgpen.errors import OutputError
 from vidgpen.faces.align import TEMPLATES
-from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
 from vidgpen.faces.detect import DEFAULT_MAX_SIDE, DETECTORS, make_detector
+
+if TYPE_CHECKING:
+    from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
 from vidgpen.io.frames import VideoInfo
 
 
@@ -128,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from vidgpen.faces.analyze import FaceAnalyzer  # scipy: only when inspecting, not for --help
     from vidgpen.io.reader import open_video
     from vidgpen.io.writer import VideoWriter
 

@@ -1,7 +1,32 @@
-"""GPEN and the registry of its weights."""
+"""GPEN and the registry of its weights.
 
-from vidgpen.models.gpen import GPEN, GPENConfig
-from vidgpen.models.loader import infer_config, load_gpen
-from vidgpen.models.restorer import FaceRestorer, Restorer, load_restorer
+The exports load on first use, so the CLI can build its parser (and answer ``--help``)
+without importing torch.
+"""
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "GPEN": "vidgpen.models.gpen",
+    "GPENConfig": "vidgpen.models.gpen",
+    "infer_config": "vidgpen.models.loader",
+    "load_gpen": "vidgpen.models.loader",
+    "FaceRestorer": "vidgpen.models.restorer",
+    "Restorer": "vidgpen.models.restorer",
+    "load_restorer": "vidgpen.models.restorer",
+}
 __all__ = ["GPEN", "FaceRestorer", "GPENConfig", "Restorer", "infer_config", "load_gpen", "load_restorer"]
+
+if TYPE_CHECKING:
+    from vidgpen.models.gpen import GPEN, GPENConfig
+    from vidgpen.models.loader import infer_config, load_gpen
+    from vidgpen.models.restorer import FaceRestorer, Restorer, load_restorer
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vidgpen.models' has no attribute {name!r}")
