@@ -20,7 +20,7 @@ from media import (
     write_video,
 )
 
-from vidgpen.errors import ConfigError, OutputError
+from vidgpen.errors import ConfigError, InputError, OutputError
 from vidgpen.io.planes import plane_arrays
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output, partial_path
@@ -266,3 +266,12 @@ def test_subtitles_are_copied_or_left_out_with_a_warning(tmp_path: Path, caplog)
         _copy(src, tmp_path / "out.mp4")
     assert "subtitle stream #1 (subrip) cannot be stored" in caplog.text
     assert probe(tmp_path / "out.mp4").streams == ()
+
+
+def test_a_writer_given_no_frames_leaves_no_file(clip: Path, tmp_path: Path) -> None:
+    """A span with nothing decodable must not yield a 'video' without a video stream."""
+    target = tmp_path / "empty.mp4"
+    with pytest.raises(InputError, match="no video frames"):
+        with VideoWriter(target, probe(clip)):
+            pass
+    assert not target.exists() and not partial_path(target).exists()

@@ -152,6 +152,12 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(media, tmp_path):
         ([str(media["video"]), "-o", str(out), "--weights", str(corrupt)], "corrupt.pth"),
         ([str(media["video"]), "-o", str(out), "--model", "gpen-bfr-512"], "GPEN-BFR-512.pth"),
         ([str(media["video"]), "-o", str(out), "--strength", "2"], "strength"),
+        ([str(media["video"]), "-o", str(out), "--weights", weights, "--start", "30"], "past the end"),
+        ([str(media["video"]), "-o", str(out), "--weights", weights, "--report", str(tmp_path / "no" / "r.json")],
+         "r.json"),
+        ([str(media["video"]), "-o", str(out), "--weights", weights, "--preview", str(out)], "preview"),
+        ([str(media["video"]), "-o", str(out), "--weights", weights, "--preview", str(tmp_path / "p.webm")],
+         "p.webm"),
     ]
     size_before = media["video"].stat().st_size
     for args, fragment in cases:
@@ -282,3 +288,12 @@ def test_variable_frame_rate_clip_keeps_every_timestamp(media, tmp_path):
     restore_video(video, out, weights=str(media["weights"]))
     assert frame_times(out) == frame_times(video) == [Fraction(p, 1000) for p in pts]
     assert [h for _, h in packet_digests(out)] == [h for _, h in packet_digests(video)]
+
+
+def test_max_preset_without_facexlib_falls_back_to_the_feathered_mask(media, tmp_path, caplog):
+    """``max`` asks for facexlib's detector and ParseNet mask; without the extra the run
+    still works, saying what it used instead."""
+    report = restore_video(media["video"], tmp_path / "max.mp4", preset="max", weights=str(media["weights"]),
+                           end=0.2)
+    assert report.faces > 0
+    assert "face-parsing mask unavailable" in caplog.text

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tomllib
 from pathlib import Path
 
-import tomllib
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vidgpen.config import ConfigLayers, RestoreConfig, build_config, list_presets, preset_description, preset_path
+from vidgpen.config import (
+    DEINTERLACE,
+    ConfigLayers,
+    RestoreConfig,
+    build_config,
+    list_presets,
+    preset_description,
+    preset_path,
+)
+from vidgpen.errors import OutputError
 from vidgpen.io.frames import VideoInfo
 
 _S = argparse.SUPPRESS
@@ -52,9 +62,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, (dest, kind, text) in RESTORE_FLAGS.items():
         parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, help=text)
     parser.add_argument("--deinterlace", dest="cfg_deinterlace", nargs="?", const="auto", default=_S,
-                        help="deinterlace: auto (when flagged, the default of the flag), bwdif, yadif or off")
-    parser.add_argument("--color-match", dest="cfg_color_match", action="store_true", default=_S,
-                        help="match the restored face's colour to the original")
+                        choices=DEINTERLACE, help="deinterlace: auto (frames flagged interlaced; what the bare "
+                        "flag means), bwdif, yadif or off")
+    parser.add_argument("--color-match", dest="cfg_color_match", action=argparse.BooleanOptionalAction, default=_S,
+                        help="match the restored face's colour to the original (--no-color-match to turn a "
+                        "preset's off)")
 
 
 def config_from_args(args: argparse.Namespace) -> RestoreConfig:
@@ -75,6 +87,7 @@ def run_restore(args: argparse.Namespace) -> int:
     from vidgpen.pipeline import Pipeline
 
     config = config_from_args(args)
+    check_report_path(args.report)
     console = Console(stderr=True, quiet=args.quiet)
     columns = [TextColumn("[bold]restoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -101,6 +114,15 @@ def run_restore(args: argparse.Namespace) -> int:
     console.print(f"{report.frames} frames, {report.faces} faces in {report.tracks} tracks, "
                   f"{report.fps:.2f} fps → {report.output}")
     return 0
+
+
+def check_report_path(report: str | None) -> None:
+    """Fail before the work, not after it, when the report cannot be written."""
+    if report is None:
+        return
+    folder = Path(report).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OutputError(f"{report}: cannot write the report there (no such folder, or not writable)")
 
 
 def _expected_frames(count: int | None, fps: float, config: RestoreConfig) -> int | None:

@@ -10,15 +10,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
+import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-import tomllib
-
 from vidgpen.errors import ConfigError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+def _presets_dir() -> Path:
+    """``presets/`` beside the package in a checkout (editable install), else the copy a
+    wheel installs under ``<prefix>/share/vidgpen/presets``."""
+    checkout = Path(__file__).resolve().parent.parent / "presets"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "vidgpen" / "presets"
+
+
+PRESETS_DIR = _presets_dir()
 
 DETECTORS = ("retinaface-onnx", "retinaface", "retinaface-mobilenet", "dlib")
 TEMPLATES = ("gpen", "ffhq")
@@ -97,6 +105,9 @@ class RestoreConfig:
                 self.face_ids()
             except ValueError:
                 raise bad("faces", f"{self.faces!r} is not all, largest or comma-separated track ids") from None
+        for key in ("start", "end"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
+                raise bad(key, f"{getattr(self, key)} must not be negative")
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise bad("end", f"{self.end} is not after start {self.start}")
 
@@ -206,7 +217,6 @@ def build_config(layers: ConfigLayers) -> RestoreConfig:
     steps.append(("options", overrides))
 
     merged: dict[str, Any] = {}
-    config = RestoreConfig()
     for source, values in steps:
         merged.update(values)
         config = RestoreConfig.__new__(RestoreConfig)

@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
+from vidgpen.errors import InputError, OutputError, VidgpenError
 from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
-from vidgpen.faces.blend import FacePaste, paste_faces
+from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
 from vidgpen.faces.detect import make_detector
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import open_video, probe
@@ -204,10 +205,15 @@ class Pipeline:
         cfg = self.config
         input, output = str(input), str(output)
         info = probe(input)
+        if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
+            raise InputError(f"{input}: --start {cfg.start:g} s is past the end of the video ({info.duration:.2f} s)")
         check_output(input, output, overwrite=overwrite)
         if preview is not None:
+            if Path(preview).resolve() == Path(output).resolve():
+                raise OutputError(f"{preview}: the preview must be another file than the output")
             check_output(input, str(preview), overwrite=overwrite)
         restorers = RestorerSet(cfg, self._restorer)
+        mask = _usable_mask(cfg)
         detector = make_detector(cfg.detector, max_side=cfg.detect_max_side, device=cfg.device)
         analyzer = FaceAnalyzer(
             detector,
@@ -225,20 +231,23 @@ class Pipeline:
         aligned = _Channel(cfg.queue_size, stop)
         restored = _Channel(cfg.queue_size, stop)
         pasted = _Channel(cfg.queue_size, stop)
-        counters = {"frames": 0, "faces": 0}
+        frames = faces = 0
         tracks: set[int] = set()
         deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
         started = time.perf_counter()
-        if on_start is not None:
-            on_start(info)
 
-        with open_video(input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end) as reader:
+        with (
+            open_video(input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end) as reader,
+            _writers(info, output, cfg, preview, overwrite) as (writer, preview_writer),
+        ):
+            if on_start is not None:
+                on_start(info)  # every input, output, encoder and weights check has passed
 
             def decode() -> None:
-                frames = iter(reader)
+                source = iter(reader)
                 while True:
                     with times.timed("decode"):
-                        frame = next(frames, _END)
+                        frame = next(source, _END)
                     decoded.put(frame)
                     if frame is _END:
                         return
@@ -260,9 +269,9 @@ class Pipeline:
 
             def paste() -> None:
                 for work in restored:
-                    before = work.frame.image.copy() if preview is not None else None
+                    before = work.frame.image.copy() if preview is not None and work.jobs else None
                     with times.timed("paste"):
-                        self._paste(work)
+                        self._paste(work, mask)
                     pasted.put((work, before))
                 pasted.put(_END)
 
@@ -273,26 +282,25 @@ class Pipeline:
             for thread in threads:
                 thread.start()
             try:
-                with _writers(info, output, cfg, preview, overwrite) as (writer, preview_writer):
-                    for work, before in pasted:
-                        with times.timed("encode"):
-                            writer.write(work.frame)
-                            if preview_writer is not None:
-                                preview_writer.write(_side_by_side(work.frame, before))
-                        counters["frames"] += 1
-                        counters["faces"] += len(work.jobs)
-                        tracks.update(job.face.track for job in work.jobs)
-                        if on_progress is not None:
-                            on_progress(counters["frames"], counters["faces"])
-                    if errors:
-                        raise errors[0]
+                for work, before in pasted:
+                    with times.timed("encode"):
+                        writer.write(work.frame)
+                        if preview_writer is not None:
+                            preview_writer.write(_side_by_side(work.frame, before))
+                    frames += 1
+                    faces += len(work.jobs)
+                    tracks.update(job.face.track for job in work.jobs)
+                    if on_progress is not None:
+                        on_progress(frames, faces)
+                if errors:
+                    raise errors[0]
             except _Stopped:
                 raise errors[0] from None
             finally:
                 stop.set()
                 for thread in threads:
                     thread.join()
-            skipped = int(getattr(reader, "skipped", 0))
+            skipped = reader.skipped
 
         for stage, seconds in analyzer.timings.items():
             times.add(stage, seconds)
@@ -300,11 +308,11 @@ class Pipeline:
         return RunReport(
             input=input,
             output=output,
-            frames=counters["frames"],
-            faces=counters["faces"],
+            frames=frames,
+            faces=faces,
             tracks=len(tracks),
             wall_seconds=round(wall, 3),
-            fps=round(counters["frames"] / wall, 3) if wall > 0 else 0.0,
+            fps=round(frames / wall, 3) if wall > 0 else 0.0,
             stage_seconds=times.snapshot(),
             skipped_packets=skipped,
             peak_rss_mb=round(peak_rss_mb(), 1),
@@ -336,16 +344,30 @@ class Pipeline:
             for job, face in zip(jobs, out):
                 job.restored = face
 
-    def _paste(self, work: FrameWork) -> None:
+    def _paste(self, work: FrameWork, mask: str) -> None:
         if not work.jobs:
             return
         cfg = self.config
         pastes = [_paste_of(job) for job in work.jobs]
         changed = paste_faces(
             work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
-            mask=cfg.mask, color_match=cfg.color_match, grain=cfg.grain,
+            mask=mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device,
         )
         work.frame.changed.extend(changed)
+
+
+def _usable_mask(cfg: RestoreConfig) -> str:
+    """The paste-back mask this run can use: ParseNet needs the facexlib extra and its
+    weights; without them, warn once and feather instead of failing mid-video."""
+    if cfg.mask != "parsing":
+        return cfg.mask
+    probe_crop = np.zeros((512, 512, 3), np.uint8)
+    try:
+        parsing_masks([probe_crop], cfg.device)
+    except VidgpenError as exc:
+        log.warning("face-parsing mask unavailable (%s); using the feathered mask", exc)
+        return "feather"
+    return "parsing"
 
 
 def _paste_of(job: FaceJob) -> FacePaste:
@@ -398,8 +420,12 @@ class _writers:
         self._preview = None
         if preview is not None:
             width, height = info.display_size
-            side_info = replace(info, width=2 * width + (2 * width) % 2, height=height + height % 2, rotation=0)
-            self._preview = VideoWriter(str(preview), side_info, **options)
+            side_info = replace(info, width=2 * width, height=height + height % 2, rotation=0)
+            try:
+                self._preview = VideoWriter(str(preview), side_info, **options)
+            except BaseException as exc:
+                self._writer.__exit__(type(exc), exc, exc.__traceback__)  # drops its partial file
+                raise
 
     def __enter__(self) -> tuple[VideoWriter, VideoWriter | None]:
         self._writer.__enter__()

@@ -46,10 +46,14 @@ class SideStreams:
         self._output = output
         self._input = open_input(info.path) if info.streams else None
         self._routes: dict[int, _Route] = {}
-        for stream_info in info.streams:
-            route = self._route(stream_info, info.path)
-            if route is not None:
-                self._routes[stream_info.index] = route
+        try:
+            for stream_info in info.streams:
+                route = self._route(stream_info, info.path)
+                if route is not None:
+                    self._routes[stream_info.index] = route
+        except BaseException:
+            self.close()  # the writer never got hold of us: release the input here
+            raise
         trimmed = start is not None or end is not None
         # Window and shift in the source's absolute timeline (seconds).
         self._shift = info.start_time + (start or 0.0) if trimmed else 0.0

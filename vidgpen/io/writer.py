@@ -17,7 +17,7 @@ import av
 import av.container
 from av.video.frame import PictureType
 
-from vidgpen.errors import ConfigError, OutputError
+from vidgpen.errors import ConfigError, InputError, OutputError
 from vidgpen.io.audio import SideStreams
 from vidgpen.io.colour import PRIMARIES, RANGES, SPACES, TRANSFERS, tag_value
 from vidgpen.io.frames import Frame, VideoInfo
@@ -167,6 +167,8 @@ class VideoWriter:
 
     def close(self) -> None:
         """Flush, finalise and move the finished file into place."""
+        if self._last_pts is None:  # an output without a video stream would be no video at all
+            raise InputError(f"{self.info.path}: no video frames to write (nothing decodable in the span asked for)")
         self._output.mux(self._stream.encode(None))
         if self._side is not None:
             self._side.finish()
