@@ -105,6 +105,75 @@ def test_overlapping_faces_composite_without_seams(frame_and_faces):
     assert covered.sum() > 1000 and np.abs(out[covered].astype(int) - 200).max() <= 1
 
 
+def _full_frame_reference(image: np.ndarray, crops, affines) -> np.ndarray:
+    """The blend written the plain way: every face warped over the whole frame."""
+    size = image.shape[1::-1]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    weighted, weight, uncovered = np.zeros(image.shape, np.float64), np.zeros(image.shape[:2]), np.ones(image.shape[:2])
+    for crop, a in zip(crops, affines):
+        face = cv2.warpAffine(crop.astype(np.float32), a, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        alpha = np.clip(cv2.warpAffine(feather_mask(S), a, size, flags=flags, borderMode=cv2.BORDER_CONSTANT), 0, 1)
+        weighted += face * alpha[..., None]
+        weight += alpha
+        uncovered *= 1 - alpha
+    covered = (1 - uncovered)[..., None]
+    blended = image * (1 - covered) + weighted / np.maximum(weight, 1e-12)[..., None] * covered
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_faces_match_a_full_frame_blend(frame_and_faces, apart):
+    # Each face is warped over its own region only, and faces far apart on canvases of
+    # their own; the result must be the blend of every face warped over the whole frame.
+    image, affines = frame_and_faces
+    if apart:  # a wider frame with a third face 800 px to the right of the first
+        image = np.concatenate([image, image[:, ::-1], image], axis=1)
+        third = affines[0].copy()
+        third[:, 2] -= third[:, :2] @ np.array([800.0, 0.0])
+        affines = [*affines, third]
+    rng = np.random.default_rng(3)
+    crops = [np.clip(warp_face(image, a, S).astype(int) + rng.integers(-30, 30, 3), 0, 255).astype(np.uint8) for a in affines]
+    out = image.copy()
+    boxes = paste_back(out, crops, affines)
+    reference = _full_frame_reference(image, crops, affines)
+    assert len(boxes) == len(affines) and not np.array_equal(out, image)
+    # OpenCV samples at 1/32 px steps, rounded from where each warp starts: a level or two.
+    diff = np.abs(out.astype(int) - reference)
+    assert diff.max() <= 2 and (diff > 1).mean() < 1e-3
+    for x0, y0, x1, y1 in boxes:  # every change lies in a returned box
+        out[y0:y1, x0:x1] = image[y0:y1, x0:x1]
+    assert np.array_equal(out, image)
+
+
+def test_parsing_mask_is_cut_by_the_faces_template(frame_and_faces, monkeypatch):
+    """ParseNet stubbed (facexlib is an optional extra) to call every pixel skin: what is
+    left is the template's feather mask, which must be the ffhq one for ffhq crops."""
+    import torch
+
+    from vidgpen.faces import blend
+
+    def all_skin(device):
+        def net(x):
+            logits = torch.zeros(1, 19, *x.shape[2:])
+            logits[:, 1] = 1.0
+            return (logits,)
+
+        return net
+
+    monkeypatch.setattr(blend, "_parsenet", all_skin)
+    image, affines = frame_and_faces
+    affine = face_affine(make_detector("retinaface-onnx").detect(image)[0].landmarks, S, "ffhq")
+    crop = warp_face(image, affine, S)
+    [mask] = blend.parsing_masks([crop], template="ffhq")
+    assert np.abs(mask - feather_mask(S, "ffhq")).max() < 1e-5
+    assert np.abs(mask - feather_mask(S, "gpen")).max() > 0.5
+    tinted = np.clip(crop.astype(int) + 40, 0, 255).astype(np.uint8)
+    parsed, feathered = image.copy(), image.copy()
+    paste_faces(parsed, [FacePaste(tinted, crop, affine)], template="ffhq", mask="parsing")
+    paste_faces(feathered, [FacePaste(tinted, crop, affine)], template="ffhq")
+    assert np.abs(parsed.astype(int) - feathered).max() <= 1 and not np.array_equal(parsed, image)
+
+
 def test_half_strength_is_halfway(frame_and_faces):
     image, affines = frame_and_faces
     out = image.copy()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import cv2
 import numpy as np
 import pytest
 from conftest import FACES
 
 from vidgpen.errors import ConfigError
-from vidgpen.faces.detect import make_detector
+from vidgpen.faces.detect import _warn_once, make_detector
 
 
 def _read(name: str, max_side: int | None = None) -> np.ndarray:
@@ -97,7 +100,7 @@ def test_grayscale_input(onnx_detector):
     assert len(onnx_detector.detect(gray)) == 1
 
 
-def test_facexlib_missing_falls_back_with_a_warning():
+def test_facexlib_missing_falls_back_with_a_warning(caplog):
     try:
         import facexlib  # noqa: F401
         import torchvision  # noqa: F401
@@ -105,8 +108,13 @@ def test_facexlib_missing_falls_back_with_a_warning():
         pytest.skip("facexlib is installed here: no fallback to show")
     except ImportError:
         pass
-    with pytest.warns(RuntimeWarning, match="retinaface-onnx"):
+    _warn_once.cache_clear()  # another test may have warned already
+    with caplog.at_level(logging.WARNING, logger="vidgpen.faces.detect"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         detector = make_detector("retinaface-mobilenet")
+    warned = [r for r in caplog.records if "retinaface-onnx" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+    assert not [w for w in caught if "retinaface-onnx" in str(w.message)]  # said once, as a log line only
     assert detector.name == "retinaface-onnx"
     assert len(detector.detect(_read("selfie_0.jpg", max_side=512))) == 1
 

@@ -69,3 +69,42 @@ def test_inspect_missing_input_is_one_line_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nope.mp4")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "nope.mp4" in err and err.count("\n") == 1
+
+
+def test_inspect_track_ids_are_the_ones_restore_selects(tmp_path):
+    from vidgpen.config import ConfigLayers, build_config
+    from vidgpen.faces.analyze import make_analyzer
+    from vidgpen.io.reader import open_video
+
+    a, b = load_face(FACES / "ffhq_00003.png", 200), load_face(FACES / "ffhq_00007.png", 160)
+    clip = make_clip([(a, smooth_path(110, 150, dx=15)), (b, smooth_path(300, 150, dy=10))], N, size=(400, 300), seed=7, codec=None)
+    path = write_video(tmp_path / "two.mp4", clip.frames)
+    out = tmp_path / "faces.json"
+    assert main(["inspect", str(path), "--json", str(out), "--smooth", "3", "--min-face", "30", "--start", "0.1"]) == 0
+    shown = [[f["track"] for f in frame["faces"]] for frame in json.loads(out.read_text())["frames"]]
+    cfg = build_config(ConfigLayers(overrides={"smooth": 3, "min_face": 30, "start": 0.1}))
+    analyzer = make_analyzer(cfg)
+    with open_video(path, start=cfg.start) as reader:
+        items = [item for frame in reader for item in analyzer.push(frame)] + analyzer.flush()
+    assert shown == [[f.track for f in item.faces] for item in items]
+    assert 0 < len(shown) < N and {t for ids in shown for t in ids} == {0, 1}
+
+
+def test_inspect_failing_output_leaves_no_json(clip_path, tmp_path, capsys):
+    out = tmp_path / "faces.json"
+    assert main(["inspect", str(clip_path), "--json", str(out), "--overlay", str(tmp_path / "no" / "dir" / "o.mp4")]) == 2
+    assert capsys.readouterr().err.startswith("error:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_is_renamed_into_place_only_on_success(tmp_path):
+    from vidgpen.faces.inspect import _open_json
+
+    out = tmp_path / "faces.json"
+    with pytest.raises(RuntimeError), _open_json(str(out), overwrite=False) as js:
+        js.write('{"frames": [')
+        raise RuntimeError("decode failed")
+    assert list(tmp_path.iterdir()) == []
+    with _open_json(str(out), overwrite=False) as js:
+        js.write("{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["faces.json"] and out.read_text() == "{}"

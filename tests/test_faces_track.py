@@ -108,3 +108,17 @@ def test_selection_and_min_face(detector):
     small_id = [f.track for f in analyze(clip.frames, detector)[0].faces if f.landmarks[0, 0] > 240]
     assert all([f.track for f in r.faces] == small_id for r in analyze(clip.frames, detector, select=small_id))
     assert all(len(r.faces) == 1 for r in analyze(clip.frames, detector, min_face=160))
+
+
+def test_faces_seen_only_at_the_end_of_the_video_are_kept(moving_face_clip, detector):
+    # min_hits=2 cannot be met when the video ends inside the confirmation lookahead.
+    clip, empty = moving_face_clip
+    for frames, kwargs in ((clip.frames[:1], {}), (clip.frames[:2], {}), (clip.frames[:2], {"detect_every": 2})):
+        result = analyze(frames, detector, **kwargs)
+        assert all([f.track for f in r.faces] == [0] for r in result), (len(frames), kwargs)
+    # A face that appears only in the last frame of a longer video is kept too...
+    result = analyze([*empty.frames[:10], clip.frames[10]], detector)
+    assert [len(r.faces) for r in result] == [0] * 10 + [1]
+    # ...but one seen once mid-video, with room after it to be confirmed, is not.
+    result = analyze([*empty.frames[:10], clip.frames[10], *empty.frames[11:30]], detector)
+    assert all(not r.faces for r in result)

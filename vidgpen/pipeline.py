@@ -23,9 +23,8 @@ import numpy as np
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import InputError, OutputError, VidgpenError
 from vidgpen.faces.align import warp_face
-from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
+from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
-from vidgpen.faces.detect import make_detector
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
@@ -214,16 +213,7 @@ class Pipeline:
             check_output(input, str(preview), overwrite=overwrite)
         restorers = RestorerSet(cfg, self._restorer)
         mask = _usable_mask(cfg)
-        detector = make_detector(cfg.detector, max_side=cfg.detect_max_side, device=cfg.device)
-        analyzer = FaceAnalyzer(
-            detector,
-            detect_every=cfg.detect_every,
-            lookahead=cfg.smooth,
-            max_missed=cfg.max_missed,
-            template=cfg.template,
-            min_face=cfg.min_face,
-            select=cfg.face_selection(),
-        )
+        analyzer = make_analyzer(cfg)
         times = StageTimes()
         stop = threading.Event()
         errors: list[BaseException] = []

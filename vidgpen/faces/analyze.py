@@ -12,16 +12,20 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidgpen.errors import ConfigError
 from vidgpen.faces.align import face_affine, umeyama
-from vidgpen.faces.detect import Detection, Detector
+from vidgpen.faces.detect import Detection, Detector, make_detector
 from vidgpen.faces.shots import ShotDetector
 from vidgpen.faces.smooth import LandmarkSmoother
 from vidgpen.faces.track import Track, Tracker
 from vidgpen.io.frames import Frame
+
+if TYPE_CHECKING:
+    from vidgpen.config import RestoreConfig
 
 
 @dataclass
@@ -75,7 +79,9 @@ class FaceAnalyzer:
     ``select`` keeps "all" faces, the "largest" per frame, or the given track ids;
     ``min_face`` drops detections whose box is smaller (longer side, in pixels);
     ``min_hits``: a track is reported only once detected that many times (within the
-    lookahead, so from its first frame on) — a one-frame false detection never is.
+    lookahead, so from its first frame on) — a one-frame false detection never is; except
+    at the end of the video, for a track still alive whose frames were all in the lookahead
+    when the video ended (it had no chance to be confirmed: a 1-frame clip, say).
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class FaceAnalyzer:
         self._tracks: dict[int, Track] = {}  # live, and ended ones still needed by pending frames
         self._seq = 0
         self._next_detect = 0
+        self._flushed_from: int | None = None  # first frame emitted by flush()
 
     def push(self, frame: Frame) -> list[AnalyzedFrame]:
         seq = self._seq
@@ -144,6 +151,8 @@ class FaceAnalyzer:
         return out
 
     def flush(self) -> list[AnalyzedFrame]:
+        if self._pending:
+            self._flushed_from = self._pending[0].seq
         out = []
         while self._pending:
             out.append(self._emit())
@@ -159,7 +168,7 @@ class FaceAnalyzer:
         return AnalyzedFrame(item.frame, item.shot, faces)
 
     def _face(self, track: Track, seq: int) -> TrackedFace | None:
-        if track.hits < self.min_hits or seq < track.born or (track.ended_at is not None and seq >= track.ended_at):
+        if (track.hits < self.min_hits and not self._cut_short(track)) or seq < track.born or (track.ended_at is not None and seq >= track.ended_at):
             return None
         if seq > track.last_seen + self.max_missed_frames:
             return None
@@ -184,6 +193,10 @@ class FaceAnalyzer:
             landmarks=landmarks,
         )
 
+    def _cut_short(self, track: Track) -> bool:
+        """Unconfirmed only because the video ended: alive, born in the final lookahead."""
+        return self._flushed_from is not None and track.born >= self._flushed_from and track.id in self.tracker.live
+
     def _selected(self, faces: list[TrackedFace]) -> list[TrackedFace]:
         if self.select == "all":
             return faces
@@ -202,6 +215,21 @@ class FaceAnalyzer:
             gone = tid not in self.tracker.live and next_seq > track.last_seen + self.max_missed_frames
             if ended or gone:
                 del self._tracks[tid]
+
+
+def make_analyzer(config: RestoreConfig) -> FaceAnalyzer:
+    """The face stage as ``config`` sets it: restore and inspect both build it here, so the
+    track ids inspect shows are the ones ``restore --faces`` selects."""
+    detector = make_detector(config.detector, max_side=config.detect_max_side, device=config.device)
+    return FaceAnalyzer(
+        detector,
+        detect_every=config.detect_every,
+        lookahead=config.smooth,
+        max_missed=config.max_missed,
+        template=config.template,
+        min_face=config.min_face,
+        select=config.face_selection(),
+    )
 
 
 def _carry_box(nearest: Detection, landmarks: np.ndarray) -> np.ndarray:

@@ -139,7 +139,7 @@ def paste_faces(
         ]
     if grain > 0:
         restored = [restore_grain(r, p.original, p.affine, grain) for r, p in zip(restored, pastes)]
-    masks = parsing_masks([p.original for p in pastes], device) if mask == "parsing" else None
+    masks = parsing_masks([p.original for p in pastes], device, template) if mask == "parsing" else None
     return paste_back(image, restored, [p.affine for p in pastes], template=template, strength=strength, masks=masks)
 
 
@@ -161,31 +161,73 @@ def paste_back(
     if strength <= 0 or not crops:
         return []
     h, w = image.shape[:2]
-    regions = [_paste_region(np.asarray(a, np.float64), c.shape[0], (h, w)) for a, c in zip(affines, crops)]
-    boxes = [r for r in regions if r is not None]
-    if not boxes:
-        return []
-    # One accumulation canvas over the union of the regions keeps overlaps seamless.
-    ux0, uy0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    ux1, uy1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    faces = []
+    for i, (crop, affine) in enumerate(zip(crops, affines)):
+        affine = np.asarray(affine, np.float64)
+        region = _paste_region(affine, crop.shape[0], (h, w))
+        if region is not None:
+            mask = feather_mask(crop.shape[0], template) if masks is None else masks[i].astype(np.float32)
+            faces.append(_Face(crop, affine, mask, region))
+    changed: list[Box] = []
+    for group in _overlapping(faces):
+        changed += _composite(image, group, float(min(strength, 1.0)))
+    return changed
+
+
+@dataclass
+class _Face:
+    crop: np.ndarray
+    affine: np.ndarray
+    mask: np.ndarray
+    region: Box  # frame box outside which the face's mask is 0
+
+
+def _overlapping(faces: list[_Face]) -> list[list[_Face]]:
+    """Faces grouped so that regions overlap only within a group: each group is blended
+    on one canvas (seamless where masks overlap), and faces far apart never pay for the
+    area between them."""
+    groups: list[tuple[Box, list[_Face]]] = []
+    for face in faces:
+        box, members = face.region, [face]
+        while hits := [g for g in groups if _intersect(box, g[0])]:
+            for other in hits:
+                groups.remove(other)
+                box, members = _union(box, other[0]), other[1] + members
+            # The merged box may now reach groups the face's own region did not.
+        groups.append((box, members))
+    return [members for _, members in groups]
+
+
+def _intersect(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _composite(image: np.ndarray, faces: list[_Face], strength: float) -> list[Box]:
+    """Blend overlapping ``faces`` on one canvas over the union of their regions, each
+    warped over its own region only; returns the changed boxes."""
+    ux0, uy0 = min(f.region[0] for f in faces), min(f.region[1] for f in faces)
+    ux1, uy1 = max(f.region[2] for f in faces), max(f.region[3] for f in faces)
     uh, uw = uy1 - uy0, ux1 - ux0
     weighted = np.zeros((uh, uw, 3), np.float32)
     weight = np.zeros((uh, uw), np.float32)
     uncovered = np.ones((uh, uw), np.float32)
-    for i, (crop, affine, region) in enumerate(zip(crops, affines, regions)):
-        if region is None:
-            continue
-        size = crop.shape[0]
-        mask = feather_mask(size, template) if masks is None else masks[i].astype(np.float32)
-        shifted = np.asarray(affine, np.float64).copy()
-        shifted[:, 2] += shifted[:, :2] @ np.array([ux0, uy0], np.float64)  # canvas px -> crop px
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        face = cv2.warpAffine(crop.astype(np.float32), shifted, (uw, uh), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.warpAffine(mask, shifted, (uw, uh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        alpha = np.clip(alpha, 0.0, 1.0) * float(min(strength, 1.0))
-        weighted += face * alpha[..., None]
-        weight += alpha
-        uncovered *= 1.0 - alpha
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    for f in faces:
+        x0, y0, x1, y1 = f.region
+        shifted = f.affine.copy()
+        shifted[:, 2] += shifted[:, :2] @ np.array([x0, y0], np.float64)  # region px -> crop px
+        rw, rh = x1 - x0, y1 - y0
+        face = cv2.warpAffine(f.crop.astype(np.float32), shifted, (rw, rh), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+        alpha = cv2.warpAffine(f.mask, shifted, (rw, rh), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        alpha = np.clip(alpha, 0.0, 1.0) * strength
+        at = (slice(y0 - uy0, y1 - uy0), slice(x0 - ux0, x1 - ux0))
+        weighted[at] += face * alpha[..., None]
+        weight[at] += alpha
+        uncovered[at] *= 1.0 - alpha
     covered = 1.0 - uncovered
     touched = covered > 0
     if not touched.any():
@@ -198,8 +240,8 @@ def paste_back(
     out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     target[touched] = out[touched]
     changed = []
-    for region in boxes:
-        x0, y0, x1, y1 = region
+    for f in faces:
+        x0, y0, x1, y1 = f.region
         sub = touched[y0 - uy0 : y1 - uy0, x0 - ux0 : x1 - ux0]
         ys, xs = np.nonzero(sub)
         if len(xs):
@@ -207,9 +249,12 @@ def paste_back(
     return changed
 
 
-def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None) -> list[np.ndarray]:
+def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None, template: str = "gpen") -> list[np.ndarray]:
     """Face-parsing masks (skin, brows, eyes, nose, lips; not hair or background) from
-    facexlib's ParseNet, feathered; an optional extra (vidgpen[facexlib])."""
+    facexlib's ParseNet, feathered; an optional extra (vidgpen[facexlib]).
+
+    The parsing is cut by the feather mask of the crops' ``template``, so it never reaches
+    the crop's border wherever that template puts the face."""
     try:
         import torch
 
@@ -225,7 +270,7 @@ def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None) -> lis
         labels = logits.argmax(1)[0].cpu().numpy()
         face = ((labels >= 1) & (labels <= 13)).astype(np.float32)  # CelebAMask-HQ: skin to lips
         face = cv2.GaussianBlur(cv2.resize(face, (size, size)), (0, 0), size * 0.02)
-        out.append(face * feather_mask(size))
+        out.append(face * feather_mask(size, template))
     return out
 
 

@@ -17,7 +17,6 @@ import importlib.metadata
 import importlib.util
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -237,7 +236,6 @@ class FacexlibRetinaFace:
 
 @cache
 def _warn_once(message: str) -> None:
-    warnings.warn(message, RuntimeWarning, stacklevel=3)
     log.warning(message)
 
 

@@ -20,9 +20,8 @@ from typing import IO, TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from vidgpen.commands import add_config_arguments, config_from_args
 from vidgpen.errors import OutputError
-from vidgpen.faces.align import TEMPLATES
-from vidgpen.faces.detect import DEFAULT_MAX_SIDE, DETECTORS, make_detector
 
 if TYPE_CHECKING:
     from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
@@ -33,13 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="input video")
     parser.add_argument("--json", metavar="OUT.json", help="write every frame's faces (boxes, landmarks, affines)")
     parser.add_argument("--overlay", metavar="OUT.mp4", help="write the video with boxes, track ids, raw and smoothed landmarks")
-    parser.add_argument("--detector", choices=DETECTORS, default="retinaface-onnx", help="face detector (default: %(default)s)")
     parser.add_argument("--model-size", type=int, default=512, metavar="S", help="aligned crop size for the affines (default: %(default)s)")
-    parser.add_argument("--template", choices=sorted(TEMPLATES), default="gpen", help="alignment template (default: %(default)s)")
-    parser.add_argument("--detect-every", type=int, default=1, metavar="N", help="detect every N frames, track between (default: %(default)s)")
-    parser.add_argument("--smooth", type=int, default=6, metavar="L", help="landmark smoothing lookahead in frames, 0 = off (default: %(default)s)")
-    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="detect on a copy at most this large (default: %(default)s)")
-    parser.add_argument("--min-face", type=float, default=16, help="ignore faces smaller than this many pixels (default: %(default)s)")
+    add_config_arguments(parser)  # the restore settings, so tracks and ids are the ones restore sees
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --overlay / --json output")
 
 
@@ -110,14 +104,27 @@ def _draw(item: AnalyzedFrame) -> None:
     item.frame.changed = [(0, 0, image.shape[1], image.shape[0])]
 
 
-def _open_json(path: str, overwrite: bool) -> IO[str]:
+@contextlib.contextmanager
+def _open_json(path: str, overwrite: bool) -> Iterator[IO[str]]:
+    """Write to the partial path and rename on success, so an error never leaves a
+    truncated JSON under the real name."""
+    from vidgpen.io.writer import partial_path
+
     target = Path(path)
     if target.exists() and not overwrite:
         raise OutputError(f"{target}: exists (use --overwrite to replace it)")
+    partial = partial_path(target)
     try:
-        return target.open("w", encoding="utf-8")
+        handle = partial.open("w", encoding="utf-8")
     except OSError as exc:
         raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
 
 
 def _analyzed(reader, analyzer: FaceAnalyzer) -> Iterator[list[AnalyzedFrame]]:
@@ -130,23 +137,24 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from vidgpen.faces.analyze import FaceAnalyzer  # scipy: only when inspecting, not for --help
+    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
     from vidgpen.io.reader import open_video
     from vidgpen.io.writer import VideoWriter
 
-    detector = make_detector(args.detector, max_side=args.max_side)
-    analyzer = FaceAnalyzer(
-        detector, detect_every=args.detect_every, lookahead=max(args.smooth, 0), template=args.template, min_face=args.min_face
-    )
-    size, template = args.model_size, args.template
+    cfg = config_from_args(args)
+    analyzer = make_analyzer(cfg)
+    detector = analyzer.detector
+    size, template = args.model_size, cfg.template
+    deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
     tracks: dict[int, _TrackStats] = {}
     per_frame: list[int] = []
     shots = 0
     with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(open_video(args.input))
+        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end))
         info = reader.info
-        js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
+        # The overlay first: when it cannot be written, no JSON was started.
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
+        js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
         if js:
             header = {"video": video_json(info), "model_size": size, "template": template}
             js.write(json.dumps(header)[:-1] + ', "frames": [\n')
