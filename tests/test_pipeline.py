@@ -89,10 +89,10 @@ def test_batch_size_does_not_change_the_result(media, tmp_path):
         out = tmp_path / f"b{batch}.mkv"
         config = RestoreConfig(weights=str(media["weights"]), batch_size=batch, codec="ffv1")
         Pipeline(config).run(media["video"], out)
-        outputs.append(np.stack([f.to_ndarray(format="rgb24") for f in decoded_frames(out)]).astype(int))
-    # Same faces, same order; only float rounding of different GEMM blockings may flip a level.
-    diff = np.abs(outputs[0] - outputs[1])
-    assert diff.max() <= 2 and (diff > 0).mean() < 1e-3
+        outputs.append(np.concatenate([np.frombuffer(b"".join(plane_bytes(f)), np.uint8) for f in decoded_frames(out)]))
+    # The stored samples agree; only float rounding of different GEMM blockings may flip one level.
+    diff = np.abs(outputs[0].astype(int) - outputs[1].astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-4
 
 
 class _Identity:
