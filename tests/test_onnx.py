@@ -18,7 +18,7 @@ import torch
 from conftest import FACES
 from face_clips import load_face, make_clip, smooth_path
 from gpen_checkpoints import make_gpen_checkpoint
-from media import decoded_frames, write_video
+from media import decoded_frames, plane_bytes, write_video
 
 from vidgpen.cli import main
 from vidgpen.errors import ConfigError, OutputError, WeightsError
@@ -167,8 +167,13 @@ def test_restore_with_onnx_weights_matches_torch(exported, tmp_path):
             ]
         )
         assert code == 0
-        frames[name] = np.stack([f.to_ndarray(format="rgb24") for f in decoded_frames(out)]).astype(int)
-    source = np.stack([f.to_ndarray(format="rgb24") for f in decoded_frames(video)]).astype(int)
+        frames[name] = np.stack([_samples(f) for f in decoded_frames(out)]).astype(int)
+    source = np.stack([_samples(f) for f in decoded_frames(video)]).astype(int)
     assert frames["onnx"].shape == source.shape
-    assert (np.abs(frames["onnx"] - source).max(axis=(1, 2, 3)) > 20).all()  # the face is restored in every frame
-    assert np.abs(frames["onnx"] - frames["weights"]).max() <= 2  # same faces as torch, to rounding
+    assert (np.abs(frames["onnx"] - source).max(axis=1) > 20).all()  # the face is restored in every frame
+    assert np.abs(frames["onnx"] - frames["weights"]).max() <= 1  # same stored samples as torch, to rounding
+
+
+def _samples(frame) -> np.ndarray:
+    """A frame's stored Y, U and V samples: what the encoder kept, before any RGB conversion."""
+    return np.frombuffer(b"".join(plane_bytes(frame)), np.uint8)
