@@ -22,7 +22,7 @@ import numpy as np
 
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import InputError, OutputError, VidgpenError
-from vidgpen.faces.align import warp_face
+from vidgpen.faces.align import affine_scale, warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
 from vidgpen.io.frames import Frame, VideoInfo
@@ -151,7 +151,7 @@ class RestorerSet:
         if self._fixed is not None:
             return self._fixed
         if face.track not in self._track_size:
-            extent = 1.0 / _affine_scale(face.affine(1, self._config.template))
+            extent = 1.0 / affine_scale(face.affine(1, self._config.template))
             wanted = self._config.auto_factor * extent
             self._track_size[face.track] = next((s for s in AUTO_SIZES if s >= wanted), AUTO_SIZES[-1])
         return self._track_size[face.track]
@@ -166,11 +166,6 @@ class RestorerSet:
     @property
     def names(self) -> dict[str, str]:
         return {str(size): name for size, name in sorted(self._names.items())}
-
-
-def _affine_scale(affine: np.ndarray) -> float:
-    """Uniform scale of a similarity transform (crop px per frame px)."""
-    return float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
 
 
 class Pipeline:

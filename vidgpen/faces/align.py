@@ -63,6 +63,11 @@ def face_affine(landmarks: np.ndarray, size: int, template: str = "gpen") -> np.
     return umeyama(landmarks, template_points(template, size))
 
 
+def affine_scale(affine: np.ndarray) -> float:
+    """Uniform scale of a 2×3 similarity transform (e.g. crop px per frame px)."""
+    return float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
+
+
 def invert_affine(affine: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(affine, dtype=np.float64))
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidgpen.errors import ConfigError
-from vidgpen.faces.align import face_affine, umeyama
+from vidgpen.faces.align import affine_scale, face_affine, umeyama
 from vidgpen.faces.detect import Detection, Detector, make_detector
 from vidgpen.faces.shots import ShotDetector
 from vidgpen.faces.smooth import LandmarkSmoother
@@ -235,7 +235,7 @@ def make_analyzer(config: RestoreConfig) -> FaceAnalyzer:
 def _carry_box(nearest: Detection, landmarks: np.ndarray) -> np.ndarray:
     """The nearest detection's box moved and scaled with the landmarks."""
     m = umeyama(nearest.landmarks, landmarks)
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    scale = affine_scale(m)
     centre = ((nearest.box[:2] + nearest.box[2:]) / 2) @ m[:, :2].T + m[:, 2]
     half = (nearest.box[2:] - nearest.box[:2]) / 2 * scale
     return np.concatenate([centre - half, centre + half])

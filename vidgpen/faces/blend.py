@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import ConfigError, VidgpenError
-from vidgpen.faces.align import template_points
+from vidgpen.faces.align import affine_scale, template_points
 from vidgpen.io.frames import Box
 
 
@@ -85,7 +85,7 @@ def restore_grain(restored: np.ndarray, original: np.ndarray, affine: np.ndarray
     that does not move with the grain around it. The high-pass is taken at the frame's
     pixel scale in crop space, so the grain put back has the size it has in the frame.
     """
-    scale = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))  # crop px per frame px
+    scale = affine_scale(affine)  # crop px per frame px
     orig = original.astype(np.float32)
     residual = orig - cv2.GaussianBlur(orig, (0, 0), max(1.0, 1.5 * scale))
     out = restored.astype(np.float32) + amount * residual
