@@ -60,7 +60,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help="preset name (see `vidgpen presets list`) or TOML path")
     parser.add_argument("--config", default=None, help="TOML config file (overrides the preset)")
     for flag, (dest, kind, text) in RESTORE_FLAGS.items():
-        parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, help=text)
+        metavar = flag.lstrip("-").upper().replace("-", "_")
+        parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, metavar=metavar, help=text)
     parser.add_argument("--deinterlace", dest="cfg_deinterlace", nargs="?", const="auto", default=_S,
                         choices=DEINTERLACE, help="deinterlace: auto (frames flagged interlaced; what the bare "
                         "flag means), bwdif, yadif or off")
