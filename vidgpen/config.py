@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vidgpen.errors import ConfigError
+from vidgpen.faces.align import TEMPLATES as ALIGN_TEMPLATES
+from vidgpen.faces.blend import MASKS
+from vidgpen.faces.detect import DETECTORS
+from vidgpen.io.reader import DECODERS, DEINTERLACERS
 
 
 def _presets_dir() -> Path:
@@ -28,10 +32,9 @@ def _presets_dir() -> Path:
 
 PRESETS_DIR = _presets_dir()
 
-DETECTORS = ("retinaface-onnx", "retinaface", "retinaface-mobilenet", "dlib")
-TEMPLATES = ("gpen", "ffhq")
-MASKS = ("feather", "parsing")
-DEINTERLACE = ("off", "auto", "bwdif", "yadif")
+# The stages own their option names; config only checks values against them.
+TEMPLATES = tuple(ALIGN_TEMPLATES)
+DEINTERLACE = ("off", *DEINTERLACERS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -86,7 +89,7 @@ class RestoreConfig:
         choice("mask", MASKS)
         choice("deinterlace", DEINTERLACE)
         choice("dtype", DTYPES)
-        choice("decoder", ("pyav", "decord"))
+        choice("decoder", DECODERS)
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
         for key in ("strength", "grain"):
