@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vidgpen.config import RestoreConfig
-from vidgpen.errors import ConfigError, InputError, VidgpenError
+from vidgpen.errors import ConfigError, InputError, VidgpenError, first_line
 from vidgpen.io.writer import CONTAINERS, partial_path
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def run_job(job: Job, config: RestoreConfig, retries: int, cancel: threading.Eve
             break
         except Exception as exc:  # noqa: BLE001 - a processing failure: retry, then record it
             result.error_type = type(exc).__name__
-            result.error = f"{job.source}: {result.error_type}: {_first_line(exc)}"
+            result.error = f"{job.source}: {result.error_type}: {first_line(exc)}"
             log.warning("%s: attempt %d failed: %s", job.source, result.attempts, result.error)
             continue
         result.status, result.frames, result.faces = DONE, report.frames, report.faces
@@ -431,11 +431,11 @@ def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[
                     idle.append(worker)
                 except ray.exceptions.RayActorError as exc:
                     partial_path(job.target).unlink(missing_ok=True)
-                    result = job.result(FAILED, error=f"{job.source}: the Ray worker died ({_first_line(exc)})",
+                    result = job.result(FAILED, error=f"{job.source}: the Ray worker died ({first_line(exc)})",
                                         error_type=type(exc).__name__, attempts=1)
                     idle.append(new_worker())
                 except ray.exceptions.RayError as exc:
-                    result = job.result(FAILED, error=f"{job.source}: Ray task failed ({_first_line(exc)})",
+                    result = job.result(FAILED, error=f"{job.source}: Ray task failed ({first_line(exc)})",
                                         error_type=type(exc).__name__, attempts=1)
                     idle.append(worker)
                 yield result
@@ -448,6 +448,3 @@ def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[
                 partial_path(job.target).unlink(missing_ok=True)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -27,3 +27,15 @@ class WeightsError(VidgpenError):
 
 class ConfigError(VidgpenError):
     """A preset, config file or option has an unknown key or a bad value."""
+
+
+def first_line(error: BaseException | str, limit: int = 200) -> str:
+    """The gist of a library's error for a one-line message.
+
+    decord and ONNX Runtime append multi-line C++ backtraces, pickle and FFmpeg errors can
+    span lines: keep the first line, or the type's name when the error says nothing.
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else "no details"
+    return text.splitlines()[0][:limit]

@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 import av
 import numpy as np
 
-from vidgpen.errors import ConfigError, InputError
+from vidgpen.errors import ConfigError, InputError, first_line
 from vidgpen.io.colour import swscale_matrix, swscale_range
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.probe import open_input, probe
@@ -280,7 +280,7 @@ class DecordReader:
         try:
             self._video = decord.VideoReader(str(path), ctx=decord.cpu(0))
         except decord.DECORDError as exc:
-            raise InputError(f"{path}: decord cannot read it ({_first_line(exc)})") from exc
+            raise InputError(f"{path}: decord cannot read it ({first_line(exc)})") from exc
         self._error = decord.DECORDError
 
     def __enter__(self) -> DecordReader:
@@ -308,12 +308,9 @@ class DecordReader:
             except self._error as exc:
                 raise InputError(
                     f"{self.info.path}: decord cannot decode frames {indices[0]}-{indices[-1]} "
-                    f"({_first_line(exc)}); decoder 'pyav' skips damaged packets"
+                    f"({first_line(exc)}); decoder 'pyav' skips damaged packets"
                 ) from exc
             for i, image in zip(indices, images):
                 yield timeline.origin + round(Fraction(float(times[i])) / self.info.time_base), image
 
 
-def _first_line(exc: Exception) -> str:
-    """decord's messages carry a multi-line C++ backtrace; keep the gist."""
-    return str(exc).strip().splitlines()[0][-160:] if str(exc).strip() else type(exc).__name__

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vidgpen.errors import WeightsError
+from vidgpen.errors import WeightsError, first_line
 from vidgpen.models import registry
 from vidgpen.models.gpen import GPEN, GPENConfig
 
@@ -95,9 +95,9 @@ def _torch_load(path: Path) -> object:
         if "Weights only load failed" in text:
             refused = "holds Python objects besides tensors; refused (loaded with weights_only=True)"
             raise WeightsError(f"{path}: {refused}") from None
-        raise WeightsError(f"{path}: not a torch file ({_first_line(text)})") from None
+        raise WeightsError(f"{path}: not a torch file ({first_line(text)})") from None
     except Exception as exc:  # torch raises many types for damaged files; all mean the same here
-        raise WeightsError(f"{path}: truncated or corrupt torch checkpoint ({_first_line(str(exc))})") from None
+        raise WeightsError(f"{path}: truncated or corrupt torch checkpoint ({first_line(str(exc))})") from None
 
 
 def infer_config(state_dict: StateDict, name: str = "checkpoint") -> GPENConfig:
@@ -215,5 +215,3 @@ def _few(keys: object) -> str:
     return shown + (f" (+{len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "unreadable"

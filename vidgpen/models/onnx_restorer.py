@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from vidgpen.errors import ConfigError, WeightsError
+from vidgpen.errors import ConfigError, WeightsError, first_line
 from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks
 
 Provider = str | tuple[str, dict[str, str]]
@@ -133,8 +133,7 @@ def _load_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.I
     try:
         return ort.InferenceSession(str(path), providers=chosen)
     except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a loadable ONNX model ({first})") from None
+        raise WeightsError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
 
 
 def _shared_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.InferenceSession:
