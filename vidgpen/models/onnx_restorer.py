@@ -8,9 +8,7 @@ only by float rounding inside the network. The graph runs in float32 on every pr
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ import onnxruntime as ort
 import torch
 
 from vidgpen.errors import ConfigError, WeightsError, first_line
-from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks
+from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
 
 Provider = str | tuple[str, dict[str, str]]
 _CUDA, _CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -58,8 +56,7 @@ class OnnxRestorer:
         if not self.path.is_file():
             raise WeightsError(f"{self.path}: no such ONNX file")
         chosen = providers_for() if providers is None else list(providers)
-        stat = self.path.stat()
-        self.session = _shared_session(self.path.resolve(), (stat.st_size, stat.st_mtime_ns), _hashable(chosen))
+        self.session = _shared_session(self.path.resolve(), _hashable(chosen))
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         shape = list(inp.shape)
         if (
@@ -118,15 +115,12 @@ class OnnxRestorer:
         return output_to_faces(torch.from_numpy(y))
 
 
-_session_lock = threading.Lock()
-
-
 def _hashable(providers: Sequence[Provider]) -> tuple:
     return tuple(p if isinstance(p, str) else (p[0], tuple(sorted(p[1].items()))) for p in providers)
 
 
-@lru_cache(maxsize=4)
-def _load_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.InferenceSession:
+@shared_per_file
+def _shared_session(path: Path, providers: tuple) -> ort.InferenceSession:
     """One session per unchanged file and providers: ``run`` is thread-safe, and building one
     (graph optimisation of a few hundred MB of weights) takes seconds."""
     chosen = [p if isinstance(p, str) else (p[0], dict(p[1])) for p in providers]
@@ -134,8 +128,3 @@ def _load_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.I
         return ort.InferenceSession(str(path), providers=chosen)
     except Exception as exc:  # ORT's pybind errors (InvalidProtobuf, Fail, ...) share no useful base
         raise WeightsError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
-
-
-def _shared_session(path: Path, stamp: tuple[int, int], providers: tuple) -> ort.InferenceSession:
-    with _session_lock:  # one session per file even when batch threads start together
-        return _load_session(path, stamp, providers)

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import torch
@@ -21,6 +21,8 @@ from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve
 from vidgpen.models.gpen import GPEN
 from vidgpen.models.gpen_fast import FastGPEN
 from vidgpen.models.loader import load_gpen, resolve_source
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -87,10 +89,9 @@ class FaceRestorer:
         again (another video of a batch, another thread) reuses the model in memory.
         """
         path = resolve_source(source).resolve()
-        stat = path.stat()
         dev = resolve_device(device)
         dt = resolve_dtype(dtype, dev)
-        model = _shared_model(path, (stat.st_size, stat.st_mtime_ns), dev, dt)
+        model = _shared_model(path, dev, dt)
         return cls(model, device=dev, dtype=dt, batch_size=batch_size, fast=fast)
 
     @property
@@ -164,15 +165,23 @@ def output_to_faces(output: torch.Tensor) -> torch.Tensor:
     return ((y + 1.0) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-_load_lock = threading.Lock()
+def shared_per_file(load: Callable[..., T]) -> Callable[..., T]:
+    """Cache ``load(path, *args)`` per file, its size and mtime, and args, behind one lock.
+
+    Batch threads (or Ray tasks on one worker) that start together then load a model once,
+    and a file rewritten in place loads afresh. Four entries bound the memory held.
+    """
+    cached = lru_cache(maxsize=4)(lambda path, stamp, *args: load(path, *args))
+    lock = threading.Lock()
+
+    def get(path: Path, *args: object) -> T:
+        stat = path.stat()
+        with lock:
+            return cached(path, (stat.st_size, stat.st_mtime_ns), *args)
+
+    return get
 
 
-@lru_cache(maxsize=4)
-def _load_shared(path: Path, stamp: tuple[int, int], device: torch.device, dtype: torch.dtype) -> GPEN:
-    """``stamp`` (size, mtime) makes a rewritten file load afresh."""
+@shared_per_file
+def _shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> GPEN:
     return load_gpen(path, device=device, dtype=dtype)
-
-
-def _shared_model(path: Path, stamp: tuple[int, int], device: torch.device, dtype: torch.dtype) -> GPEN:
-    with _load_lock:  # one load per file even when batch threads start together
-        return _load_shared(path, stamp, device, dtype)
