@@ -114,6 +114,11 @@ class RestoreConfig:
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise bad("end", f"{self.end} is not after start {self.start}")
 
+    @property
+    def deinterlace_filter(self) -> str | None:
+        """What the reader takes: None for "off", else the filter mode."""
+        return None if self.deinterlace == "off" else self.deinterlace
+
     def face_ids(self) -> list[int]:
         return [int(part) for part in self.faces.split(",") if part.strip()]
 

@@ -218,11 +218,11 @@ class Pipeline:
         pasted = _Channel(cfg.queue_size, stop)
         frames = faces = 0
         tracks: set[int] = set()
-        deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
         started = time.perf_counter()
 
         with (
-            open_video(input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end) as reader,
+            open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end,
+                       info=info) as reader,
             _writers(info, output, cfg, preview, overwrite) as (writer, preview_writer),
         ):
             if on_start is not None:

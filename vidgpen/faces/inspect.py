@@ -145,12 +145,11 @@ def run(args: argparse.Namespace) -> int:
     analyzer = make_analyzer(cfg)
     detector = analyzer.detector
     size, template = args.model_size, cfg.template
-    deinterlace = None if cfg.deinterlace == "off" else cfg.deinterlace
     tracks: dict[int, _TrackStats] = {}
     per_frame: list[int] = []
     shots = 0
     with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=deinterlace, start=cfg.start, end=cfg.end))
+        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end))
         info = reader.info
         # The overlay first: when it cannot be written, no JSON was started.
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None

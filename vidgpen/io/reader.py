@@ -48,9 +48,11 @@ def open_video(
     deinterlace: str | None = None,
     start: float | None = None,
     end: float | None = None,
+    info: VideoInfo | None = None,
 ) -> Reader:
     """Open ``path`` for frame-by-frame reading of the span [start, end) in seconds
-    from the start of the video stream."""
+    from the start of the video stream. ``info`` is what :func:`probe` already returned
+    for it, so a caller that probed first does not decode the first frame twice."""
     if decoder not in DECODERS:
         raise ConfigError(f"decoder: unknown value {decoder!r} (choose from {', '.join(DECODERS)})")
     if deinterlace is not None and deinterlace not in DEINTERLACERS:
@@ -64,8 +66,8 @@ def open_video(
     if decoder == "decord":
         if deinterlace is not None:
             raise ConfigError("deinterlace: needs decoder 'pyav' (decord cannot deinterlace)")
-        return DecordReader(path, start=start, end=end)
-    return VideoReader(path, deinterlace=deinterlace, start=start, end=end)
+        return DecordReader(path, start=start, end=end, info=info)
+    return VideoReader(path, deinterlace=deinterlace, start=start, end=end, info=info)
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -138,8 +140,9 @@ class VideoReader:
         deinterlace: str | None = None,
         start: float | None = None,
         end: float | None = None,
+        info: VideoInfo | None = None,
     ) -> None:
-        self.info = probe(path)
+        self.info = info or probe(path)
         self.skipped = 0  # damaged packets and frames, known once iteration ends
         self._damaged = 0
         self._start, self._end = start, end
@@ -264,11 +267,15 @@ class DecordReader:
     _BATCH = 8  # frames per decord call: amortises its per-call cost, bounds memory
 
     def __init__(
-        self, path: str | os.PathLike, start: float | None = None, end: float | None = None
+        self,
+        path: str | os.PathLike,
+        start: float | None = None,
+        end: float | None = None,
+        info: VideoInfo | None = None,
     ) -> None:
         import decord
 
-        self.info = probe(path)
+        self.info = info or probe(path)
         if self.info.rotation:
             # decord 0.6 mis-rotates (4-channel or scrambled pixels) such videos.
             raise InputError(
