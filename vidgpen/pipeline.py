@@ -130,16 +130,14 @@ class RestorerSet:
         self._names: dict[int, str] = {}
         self._track_size: dict[int, int] = {}
         self._fixed: int | None = None
+        name = type(restorer).__name__
+        if restorer is None and (config.weights or config.model != "auto"):
+            name = str(config.weights or config.model)
+            restorer = self._load(name)
         if restorer is not None:
             self._fixed = int(restorer.size)
             self._loaded[self._fixed] = restorer
-            self._names[self._fixed] = type(restorer).__name__
-        elif config.weights or config.model != "auto":
-            source = config.weights or config.model
-            loaded = self._load(source)
-            self._fixed = int(loaded.size)
-            self._loaded[self._fixed] = loaded
-            self._names[self._fixed] = str(source)
+            self._names[self._fixed] = name
 
     def _load(self, source: str) -> Restorer:
         from vidgpen.models.restorer import load_restorer
