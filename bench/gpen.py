@@ -4,6 +4,8 @@
     python bench/gpen.py --sizes 512 --repeats 5 --json gpen.json
     python bench/gpen.py --sizes 512 --paths fast fast-bf16 --batches 1 4 8
     python bench/gpen.py --sizes 256 512 --paths fast onnx --batches 1 4   # ONNX Runtime (CPU)
+    python bench/gpen.py --sizes 256 512 --paths fast fast-compiled --batches 1   # torch.compile
+    python bench/gpen.py --sizes 512 2048 --paths fast --batches 1 --allocator glibc   # without vidgpen's heap setting
 
 Models are the released configs (read from ../shared/fixtures/gpen/gpen-bfr-*.keys.json)
 with random weights: speed does not depend on the values. Each (size, path, batch) runs
@@ -37,7 +39,11 @@ from vidgpen.stats import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = REPO.parent / "shared" / "fixtures" / "gpen"
-PATHS = ("reference", "fast", "fast-bf16", "onnx")
+PATHS = ("reference", "fast", "fast-bf16", "fast-compiled", "onnx")
+# How the child's memory allocator treats GPEN's activations: "keep" is what `vidgpen`
+# does (vidgpen.models.memory.keep_freed_memory); "glibc" the defaults; "thp" the
+# defaults plus torch's transparent-huge-page allocations.
+ALLOCATORS = ("keep", "glibc", "thp")
 DEFAULT_BATCHES = {256: [1, 4, 16], 512: [1, 4, 8], 1024: [1, 2], 2048: [1]}
 
 
@@ -79,9 +85,13 @@ def random_model(size: int):
     return GPEN(**config_of(size)).eval()
 
 
-def measure(size: int, path: str, batch: int, repeats: int, onnx_file: str | None = None) -> dict:
+def measure(size: int, path: str, batch: int, repeats: int, allocator: str, onnx_file: str | None = None) -> dict:
     """In the child: build, warm up, time. Returns seconds per face (best run) and peak RSS."""
     from vidgpen.models.gpen_fast import FastGPEN
+    from vidgpen.models.memory import keep_freed_memory
+
+    if allocator == "keep":
+        keep_freed_memory()
 
     x = torch.rand(batch, 3, size, size) * 2 - 1
     if path == "onnx":
@@ -94,6 +104,8 @@ def measure(size: int, path: str, batch: int, repeats: int, onnx_file: str | Non
         dtype = torch.bfloat16 if path.endswith("bf16") else torch.float32
         model = random_model(size).to(dtype)
         forward = model if path == "reference" else FastGPEN(model)
+        if path == "fast-compiled":
+            forward = torch.compile(forward, dynamic=False)  # compiled by the warm-up run
         x = x.to(dtype)
         step = lambda: forward(x)  # noqa: E731
     with torch.inference_mode():
@@ -112,7 +124,7 @@ def measure(size: int, path: str, batch: int, repeats: int, onnx_file: str | Non
     }
 
 
-def run_child(size: int, path: str, batch: int, repeats: int, thp: bool, onnx_file: Path | None = None) -> dict:
+def run_child(size: int, path: str, batch: int, repeats: int, allocator: str, onnx_file: Path | None = None) -> dict:
     cmd = [
         sys.executable,
         __file__,
@@ -122,9 +134,11 @@ def run_child(size: int, path: str, batch: int, repeats: int, thp: bool, onnx_fi
         str(batch),
         "--repeats",
         str(repeats),
+        "--allocator",
+        allocator,
         *(["--onnx", str(onnx_file)] if onnx_file else []),
     ]
-    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"} if thp else None
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": "1"} if allocator == "thp" else None
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
@@ -156,16 +170,18 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="write all results here")
     parser.add_argument(
-        "--thp",
-        action="store_true",
-        help="THP_MEM_ALLOC_ENABLE=1: big tensors on huge pages (fewer page faults)",
+        "--allocator",
+        default="keep",
+        choices=ALLOCATORS,
+        help="keep: freed activations stay mapped, as `vidgpen` runs (default); glibc: the defaults; "
+        "thp: the defaults plus THP_MEM_ALLOC_ENABLE=1",
     )
     parser.add_argument("--child", nargs=3, metavar=("SIZE", "PATH", "BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         size, path, batch = args.child
-        print(json.dumps(measure(int(size), path, int(batch), args.repeats, args.onnx)))
+        print(json.dumps(measure(int(size), path, int(batch), args.repeats, args.allocator, args.onnx)))
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-gpen-") as exports:  # the ONNX exports, if any
         rows = _run_all(args, Path(exports))
@@ -184,8 +200,8 @@ def _run_all(args: argparse.Namespace, exports: Path) -> list[dict]:
         onnx_file = _export(size, exports) if "onnx" in args.paths else None
         for path in args.paths:
             for batch in args.batches or DEFAULT_BATCHES[size]:
-                row = run_child(size, path, batch, repeats, args.thp, onnx_file if path == "onnx" else None)
-                row["thp"] = args.thp
+                row = run_child(size, path, batch, repeats, args.allocator, onnx_file if path == "onnx" else None)
+                row["allocator"] = args.allocator
                 if "error" not in row:
                     row["gflop_per_face"] = gflop
                     row["gflops"] = gflop / row["s_per_face"]
@@ -201,14 +217,14 @@ def _export(size: int, folder: Path) -> Path:
     return export_gpen(random_model(size), folder / f"gpen-{size}.onnx")
 
 
-_HEADER = f"{'size':>5} {'path':<10} {'batch':>5} {'s/face':>8} {'GFLOP/s':>8} {'GEMM':>6} {'ratio':>6} {'RSS MB':>7}"
+_HEADER = f"{'size':>5} {'path':<13} {'batch':>5} {'s/face':>8} {'GFLOP/s':>8} {'GEMM':>6} {'ratio':>6} {'RSS MB':>7}"
 
 
 def _line(row: dict) -> str:
     if "error" in row:
-        return f"{row['size']:>5} {row['path']:<10} {row['batch']:>5}  error: {row['error']}"
+        return f"{row['size']:>5} {row['path']:<13} {row['batch']:>5}  error: {row['error']}"
     return (
-        f"{row['size']:>5} {row['path']:<10} {row['batch']:>5} {row['s_per_face']:>8.3f} {row['gflops']:>8.1f}"
+        f"{row['size']:>5} {row['path']:<13} {row['batch']:>5} {row['s_per_face']:>8.3f} {row['gflops']:>8.1f}"
         f" {row['gemm_gflops']:>6.0f} {row['ratio_to_gemm']:>6.0%} {row['peak_rss_mb']:>7.0f}"
     )
 
@@ -223,7 +239,7 @@ def _table(rows: list[dict]) -> str:
         best = min(ok, key=lambda r: r["s_per_face"], default=None)
         if best is not None and best not in shown:
             shown.append(best)
-        lines += [_line(r) for r in shown] or [f"{size:>5} {path:<10}  all runs failed"]
+        lines += [_line(r) for r in shown] or [f"{size:>5} {path:<13}  all runs failed"]
     return "\n".join(lines)
 
 

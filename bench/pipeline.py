@@ -38,6 +38,7 @@ from vidgpen.faces.detect import make_detector  # noqa: E402
 from vidgpen.io.reader import open_video  # noqa: E402
 from vidgpen.io.writer import VideoWriter  # noqa: E402
 from vidgpen.models.gpen import GPEN  # noqa: E402
+from vidgpen.models.memory import keep_freed_memory  # noqa: E402
 from vidgpen.models.restorer import FaceRestorer  # noqa: E402
 from vidgpen.pipeline import Pipeline  # noqa: E402
 
@@ -81,7 +82,8 @@ def naive_loop(video: Path, output: Path, weights: Path, config: RestoreConfig, 
     """Detect every frame, raw landmarks, one face per GPEN call, no threads.
 
     ``fast=False`` runs the reference GPEN forward, as the original code (and tools that
-    embed it) do; ``fast=True`` isolates what the pipeline itself adds.
+    embed it) do; ``fast=True`` isolates what the pipeline itself adds. Each runs in its
+    own process, with glibc's allocator defaults (a plain script) or vidgpen's setting.
     """
     restorer = FaceRestorer.load(str(weights), device=config.device, dtype=config.dtype, batch_size=1, fast=fast)
     restorer.restore(np.zeros((1, restorer.size, restorer.size, 3), np.uint8))  # warm-up, not timed
@@ -119,9 +121,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rss-seconds", type=float, nargs=2, default=(10.0, 100.0))
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--naive-allocators", nargs="+", choices=("glibc", "keep"), default=["glibc", "keep"],
+                        help="run the naive loops with glibc's default allocator (as a plain script runs), "
+                        "with vidgpen's keep_freed_memory, or both")
+    parser.add_argument("--naive-child", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.naive_child:
+        video, output, weights, label, allocator = args.naive_child
+        if allocator == "keep":
+            keep_freed_memory()
+        config = RestoreConfig(weights=weights)
+        print(naive_loop(Path(video), Path(output), Path(weights), config, fast=label == "fast"))
+        return
+    keep_freed_memory()  # as the `vidgpen` command does, before any thread
 
     results: dict = {"size": args.size, "faces_per_frame": args.faces, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="vidgpen-bench-") as tmp:
@@ -146,11 +160,15 @@ def main() -> None:
             print(f"    {stage:8s} {seconds:8.2f} s")
 
         if not args.skip_naive:
-            for label, fast in (("reference", False), ("fast", True)):
-                naive = naive_loop(video, tmp / "naive.mp4", weights, config, fast)
-                speedup = naive / report.wall_seconds
-                results[f"naive_{label}_gpen"] = {"wall_s": round(naive, 3), "speedup": round(speedup, 2)}
-                print(f"naive loop, {label} GPEN: wall {naive:.1f} s → pipeline is {speedup:.2f}× faster")
+            for label in ("reference", "fast"):
+                for allocator in args.naive_allocators:
+                    naive = float(subprocess.run(
+                        [sys.executable, __file__, "--naive-child", str(video), str(tmp / "naive.mp4"), str(weights),
+                         label, allocator], capture_output=True, text=True, check=True).stdout.split()[-1])
+                    speedup = naive / report.wall_seconds
+                    results[f"naive_{label}_gpen_{allocator}"] = {"wall_s": round(naive, 3), "speedup": round(speedup, 2)}
+                    print(f"naive loop, {label} GPEN, {allocator} allocator: wall {naive:.1f} s "
+                          f"→ pipeline is {speedup:.2f}× faster")
 
         if not args.skip_rss:
             tiny = random_gpen(64, tmp / "tiny.pth")

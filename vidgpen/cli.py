@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from vidgpen.errors import VidgpenError
-
-# Transparent huge pages for torch's CPU allocations: GPEN-2048's 4-megapixel activations
-# spend much of their time in page faults otherwise (bench/gpen.py --thp: ~2× at 2048).
-# It must be set before torch is imported, which the sub-commands do lazily.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from vidgpen.models.memory import keep_freed_memory
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -71,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
+    keep_freed_memory()  # before any thread starts, so every thread shares the one tuned heap
     try:
         return args._handlers[args.command](args)
     except VidgpenError as exc:

@@ -52,6 +52,7 @@ class RestoreConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
     batch_size: int = 8  # faces per GPEN forward, gathered across frames
+    compile: bool = False  # torch.compile GPEN: CUDA graphs + fused kernels on GPUs; first batch compiles (slow)
     faces: str = "all"  # all | largest | comma-separated track ids
     min_face: int = 20  # ignore faces smaller than this (px, on screen)
     strength: float = 1.0  # 0 = original, 1 = fully restored
@@ -131,7 +132,7 @@ class RestoreConfig:
 
     def settings_hash(self) -> str:
         """Hash of what changes the output (not queue sizes), for the batch manifest."""
-        relevant = {k: v for k, v in self.to_dict().items() if k not in ("queue_size", "device")}
+        relevant = {k: v for k, v in self.to_dict().items() if k not in ("queue_size", "device", "compile")}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -28,6 +28,7 @@ from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
+from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.restorer import Restorer
 from vidgpen.stats import StageTimes, peak_rss_mb
 
@@ -143,7 +144,8 @@ class RestorerSet:
         from vidgpen.models.restorer import load_restorer
 
         cfg = self._config
-        return load_restorer(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size)
+        return load_restorer(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                             compile=cfg.compile)
 
     def size_for(self, face: TrackedFace) -> int:
         if self._fixed is not None:
@@ -204,6 +206,7 @@ class Pipeline:
             if Path(preview).resolve() == Path(output).resolve():
                 raise OutputError(f"{preview}: the preview must be another file than the output")
             check_output(input, str(preview), overwrite=overwrite)
+        keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(cfg, self._restorer)
         mask = _usable_mask(cfg)
         analyzer = make_analyzer(cfg)

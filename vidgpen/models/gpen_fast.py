@@ -143,40 +143,41 @@ class FastGPEN(nn.Module):
             layer.activate.bias[:channels],
             layer.activate.bias[channels:],
         )
-        out = torch.empty(
-            (batch, 2 * channels, side, side),
-            device=x.device,
-            dtype=x.dtype,
-            memory_format=_CL,
-        )
+        # Eager: both halves are activated in place into one preallocated buffer (no concat
+        # copy). Under torch.compile (which cannot trace ``out=`` views) they are concatenated
+        # and the compiler fuses bias, demodulation, activation and the concat into the producers.
+        out = None if torch.compiler.is_compiling() else torch.empty((batch, 2 * channels, side, side), device=x.device, dtype=x.dtype,
+                                                 memory_format=_CL)
         if batch == 1 or (x.device.type == "cpu" and side >= _CPU_PER_FACE_FROM):
-            for i in range(batch):
-                y = _conv(
-                    conv,
-                    x[i : i + 1],
-                    _kernel(conv, style[i].view(1, -1) * demod[i].view(-1, 1)),
-                    bias_conv,
-                )
-                torch.ops.aten.leaky_relu.out(y, LEAKY_SLOPE, out=out[i : i + 1, :channels])
+            parts = [
+                _activate(_conv(conv, x[i : i + 1], _kernel(conv, style[i].view(1, -1) * demod[i].view(-1, 1)),
+                                bias_conv), out, slice(i, i + 1), slice(0, channels))
+                for i in range(batch)
+            ]
         else:
             y = _conv(conv, x * style.view(batch, -1, 1, 1), _kernel(conv, None), None)
             y = torch.addcmul(bias_conv.view(1, -1, 1, 1), y, demod.view(batch, -1, 1, 1))
-            torch.ops.aten.leaky_relu.out(y, LEAKY_SLOPE, out=out[:, :channels])
-        del y
+            parts = [_activate(y, out, slice(None), slice(0, channels))]
+            del y
         weight = layer.noise.weight
         if feature is None:  # same shape, dtype and order of draws as the reference
-            feature = torch.randn(
-                (batch, channels, side, side),
-                generator=generator,
-                device=x.device,
-                dtype=x.dtype,
-            )
+            feature = torch.randn((batch, channels, side, side), generator=generator, device=x.device, dtype=x.dtype)
         else:
             weight = weight * _GAIN
+        if out is None:
+            injected = F.leaky_relu(torch.addcmul(bias_feature.view(1, -1, 1, 1), feature, weight), LEAKY_SLOPE)
+            return torch.cat([torch.cat(parts), injected], 1).contiguous(memory_format=_CL)
         injected = out[:, channels:]
         torch.addcmul(bias_feature.view(1, -1, 1, 1), feature, weight, out=injected)
         F.leaky_relu_(injected, LEAKY_SLOPE)
         return out
+
+
+def _activate(y: Tensor, out: Tensor | None, rows: slice, cols: slice) -> Tensor:
+    """leaky_relu(y) written into ``out[rows, cols]`` (returned), or a new tensor when ``out`` is None."""
+    if out is None:
+        return F.leaky_relu(y, LEAKY_SLOPE)
+    return torch.ops.aten.leaky_relu.out(y, LEAKY_SLOPE, out=out[rows, cols])
 
 
 def _kernel(conv: ModulatedConv2d, factor: Tensor | None) -> Tensor:

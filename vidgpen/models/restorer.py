@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
+from vidgpen.errors import ConfigError
 from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve_dtype
 from vidgpen.models.gpen import GPEN
 from vidgpen.models.gpen_fast import FastGPEN
@@ -49,7 +50,8 @@ class FaceRestorer:
     Chunking bounds GPU memory independently of how many faces a frame batch holds.
     The model is moved and cast in place (``nn.Module.to``): the restorer owns it.
     ``fast`` runs :class:`FastGPEN` on the same weights (same outputs to float rounding,
-    2–5× faster on CPU); ``fast=False`` runs the reference module.
+    2–5× faster on CPU); ``fast=False`` runs the reference module. ``compile`` wraps the
+    forward in ``torch.compile`` (CUDA graphs on GPUs; see :mod:`vidgpen.models.compiled`).
     """
 
     def __init__(
@@ -59,13 +61,14 @@ class FaceRestorer:
         dtype: DtypeLike = None,
         batch_size: int = 8,
         fast: bool = True,
+        compile: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.forward: GPEN | FastGPEN = FastGPEN(self.model) if fast else self.model
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = FastGPEN(self.model) if fast else self.model
         if fast and self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes per model: let cuDNN pick the fastest algorithms
         # On the CPU, batching large faces buys no speed (the fast path already runs per-face
@@ -73,6 +76,10 @@ class FaceRestorer:
         # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
         # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
         self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
+        if compile:
+            from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
+
+            self.forward = CompiledForward(self.forward, self.device, self.batch_size)
 
     @classmethod
     def load(
@@ -82,6 +89,7 @@ class FaceRestorer:
         dtype: DtypeLike = None,
         batch_size: int = 8,
         fast: bool = True,
+        compile: bool = False,
     ) -> FaceRestorer:
         """From a checkpoint path or registry name (see :func:`load_gpen`).
 
@@ -92,7 +100,7 @@ class FaceRestorer:
         dev = resolve_device(device)
         dt = resolve_dtype(dtype, dev)
         model = _shared_model(path, dev, dt)
-        return cls(model, device=dev, dtype=dt, batch_size=batch_size, fast=fast)
+        return cls(model, device=dev, dtype=dt, batch_size=batch_size, fast=fast, compile=compile)
 
     @property
     def size(self) -> int:
@@ -119,6 +127,7 @@ def load_restorer(
     device: DeviceLike = None,
     dtype: DtypeLike = None,
     batch_size: int = 8,
+    compile: bool = False,
 ) -> Restorer:
     """The restorer for ``--weights``/``--model``: ONNX Runtime for a ``.onnx`` file, else GPEN in torch.
 
@@ -126,10 +135,12 @@ def load_restorer(
     runtimes; ``vidgpen models export-onnx`` writes that suffix.
     """
     if str(source).lower().endswith(".onnx"):
+        if compile:
+            raise ConfigError(f"compile: {source} is an ONNX export; torch.compile applies to GPEN checkpoints")
         from vidgpen.models.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
 
         return OnnxRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size)
-    return FaceRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size)
+    return FaceRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size, compile=compile)
 
 
 def restore_in_chunks(
@@ -161,7 +172,7 @@ def faces_to_input(faces: torch.Tensor) -> torch.Tensor:
 
 def output_to_faces(output: torch.Tensor) -> torch.Tensor:
     """GPEN's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and rounded."""
-    y = output.float().clamp_(-1.0, 1.0)
+    y = output.float().clamp(-1.0, 1.0)  # not in place: a compiled forward's output is its graph's buffer
     return ((y + 1.0) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
 

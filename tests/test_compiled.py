@@ -1,0 +1,61 @@
+"""torch.compile of the GPEN forward (--compile): same faces as eager, static padded shapes, eager fallback."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from gpen_checkpoints import make_gpen, make_gpen_checkpoint
+
+from vidgpen.errors import ConfigError
+from vidgpen.models.compiled import CompiledForward, padded_batch
+from vidgpen.models.restorer import FaceRestorer, load_restorer
+
+pytestmark = pytest.mark.slow  # each test compiles the tiny GPEN with Inductor (10-30 s on 2 cores)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def test_padded_batch_sizes_are_few_and_bounded():
+    assert [padded_batch(n, 8) for n in range(1, 9)] == [1, 2, 4, 4, 8, 8, 8, 8]
+    assert [padded_batch(n, 6) for n in (3, 5, 6)] == [4, 6, 6]
+
+
+def test_compiled_restorer_matches_eager_and_pads_chunks():
+    model = make_gpen(size=64, seed=3)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    eager = FaceRestorer(model, device="cpu", batch_size=4).restore(faces)
+    compiled = FaceRestorer(model, device="cpu", batch_size=4, compile=True)
+    assert isinstance(compiled.forward, CompiledForward)
+    got = compiled.restore(faces)  # 3 faces run as a padded batch of 4
+    assert compiled.forward.failure is None
+    assert got.shape == eager.shape and np.abs(got.astype(int) - eager).max() <= 1
+    assert np.abs(compiled.restore(faces[:1]).astype(int) - eager[:1]).max() <= 1  # batch 1: its own graph
+
+
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
+    import torch._inductor.config as inductor
+
+    monkeypatch.setattr(inductor, "fx_graph_cache", False)  # compile for real, not from the cache
+    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
+    model = make_gpen(size=64, seed=3)
+    faces = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    restorer = FaceRestorer(model, device="cpu", compile=True)
+    with caplog.at_level(logging.WARNING, logger="vidgpen.models.compiled"):
+        got = restorer.restore(faces)
+    assert restorer.forward.failure and "uncompiled" in caplog.text
+    assert np.array_equal(got, FaceRestorer(model, device="cpu").restore(faces))
+
+
+def test_compile_is_refused_for_onnx_exports(tmp_path):
+    with pytest.raises(ConfigError, match="ONNX"):
+        load_restorer(tmp_path / "gpen.onnx", compile=True)
+    path = make_gpen_checkpoint(tmp_path / "g.pth", size=64)
+    assert isinstance(load_restorer(path, device="cpu", compile=True).forward, CompiledForward)
