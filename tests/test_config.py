@@ -64,3 +64,17 @@ def test_settings_hash_tracks_output_relevant_settings():
     base = RestoreConfig()
     assert base.settings_hash() == RestoreConfig(queue_size=99).settings_hash()
     assert base.settings_hash() != RestoreConfig(strength=0.5).settings_hash()
+    assert base.settings_hash() == RestoreConfig(compile=True).settings_hash()  # same faces, compiled or not
+
+
+def test_boolean_flags_override_presets_both_ways():
+    import argparse
+
+    from vidgpen.commands import add_restore_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_restore_arguments(parser)
+    compiled = config_from_args(parser.parse_args(["in.mp4", "-o", "out.mp4", "--compile"]))
+    assert compiled.compile and not RestoreConfig().compile
+    film = config_from_args(parser.parse_args(["in.mp4", "-o", "out.mp4", "--preset", "film", "--no-color-match"]))
+    assert build_config(ConfigLayers(preset="film")).color_match and not film.color_match
