@@ -82,7 +82,11 @@ def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="input video")
     parser.add_argument("-o", "--output", required=True, help="output video (container from the extension)")
     add_config_arguments(parser)
-    parser.add_argument("--preview", default=None, help="also write a side-by-side before|after video here")
+    exclusive = parser.add_mutually_exclusive_group()
+    exclusive.add_argument("--preview", default=None, help="also write a side-by-side before|after video here")
+    exclusive.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
+                           help="restore in segments of SECONDS (default 60) kept beside the output, so running "
+                           "the same command again after an interruption continues where it stopped")
     parser.add_argument("--report", default=None, help="write per-stage times and settings as JSON here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
@@ -108,8 +112,14 @@ def run_restore(args: argparse.Namespace) -> int:
         progress.update(task, completed=frames, faces=faces, fps=f"{frames / elapsed:.2f}")
 
     try:
-        report = Pipeline(config).run(args.input, args.output, overwrite=args.overwrite, preview=args.preview,
-                                      on_start=on_start, on_progress=on_progress)
+        if args.resume is None:
+            report = Pipeline(config).run(args.input, args.output, overwrite=args.overwrite, preview=args.preview,
+                                          on_start=on_start, on_progress=on_progress)
+        else:
+            from vidgpen.resume import run_resumable
+
+            report = run_resumable(Pipeline(config), args.input, args.output, args.resume, overwrite=args.overwrite,
+                                   on_start=on_start, on_progress=on_progress)
     finally:
         progress.stop()
     if args.report:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
-from vidgpen.errors import InputError, OutputError, VidgpenError
+from vidgpen.errors import ConfigError, InputError, OutputError, VidgpenError
 from vidgpen.faces.align import affine_scale, warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
@@ -178,7 +178,7 @@ class Pipeline:
 
     def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:
         self.config = config or RestoreConfig()
-        self._restorer = restorer
+        self.restorer = restorer  # None: loaded from the config at each run (weights are cached per file)
 
     def run(
         self,
@@ -189,12 +189,19 @@ class Pipeline:
         preview: str | Path | None = None,
         on_start: Callable[[VideoInfo], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        context: tuple[float, float] = (0.0, 0.0),
+        copy_streams: bool = True,
     ) -> RunReport:
         """Restore ``input`` into ``output``.
 
         Every check that can fail on bad input (the media, the output path, the weights,
         the detector) runs before ``on_start`` is called and before any output exists.
         ``on_progress(frames, faces)`` is called after each encoded frame.
+
+        ``context``: seconds before the config's start and after its end that are decoded
+        and tracked but neither restored nor written, so a segment of a longer run sees
+        its faces' tracks and smoothed landmarks as the continuous run would at its edges.
+        ``copy_streams=False`` writes the video alone (segments get the audio at the join).
         """
         cfg = self.config
         input, output = str(input), str(output)
@@ -207,7 +214,7 @@ class Pipeline:
                 raise OutputError(f"{preview}: the preview must be another file than the output")
             check_output(input, str(preview), overwrite=overwrite)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
-        restorers = RestorerSet(cfg, self._restorer)
+        restorers = RestorerSet(cfg, self.restorer)
         mask = _usable_mask(cfg)
         analyzer = make_analyzer(cfg)
         times = StageTimes()
@@ -221,10 +228,14 @@ class Pipeline:
         tracks: set[int] = set()
         started = time.perf_counter()
 
+        def in_span(frame: Frame) -> bool:
+            return (cfg.start is None or frame.time >= cfg.start - 1e-9) and (cfg.end is None or frame.time < cfg.end - 1e-9)
+
         with (
-            open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end,
-                       info=info) as reader,
-            _writers(info, output, cfg, preview, overwrite) as (writer, preview_writer),
+            open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
+                       start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
+                       end=cfg.end + context[1] if cfg.end is not None else None) as reader,
+            _writers(info, output, cfg, preview, overwrite, copy_streams) as (writer, preview_writer),
         ):
             if on_start is not None:
                 on_start(info)  # every input, output, encoder and weights check has passed
@@ -241,9 +252,9 @@ class Pipeline:
             def analyze() -> None:
                 for frame in decoded:
                     for item in analyzer.push(frame):
-                        aligned.put(self._align(item, restorers, times))
+                        aligned.put(self._align(item, restorers, times, in_span(item.frame)))
                 for item in analyzer.flush():
-                    aligned.put(self._align(item, restorers, times))
+                    aligned.put(self._align(item, restorers, times, in_span(item.frame)))
                 aligned.put(_END)
 
             def restore() -> None:
@@ -269,6 +280,8 @@ class Pipeline:
                 thread.start()
             try:
                 for work, before in pasted:
+                    if not in_span(work.frame):
+                        continue  # context: tracked, not written
                     with times.timed("encode"):
                         writer.write(work.frame)
                         if preview_writer is not None:
@@ -306,10 +319,10 @@ class Pipeline:
             settings=cfg.to_dict(),
         )
 
-    def _align(self, item: AnalyzedFrame, restorers: RestorerSet, times: StageTimes) -> FrameWork:
+    def _align(self, item: AnalyzedFrame, restorers: RestorerSet, times: StageTimes, restore: bool) -> FrameWork:
         work = FrameWork(item)
-        if self.config.strength == 0:
-            return work  # nothing will be pasted: leave the frame exactly as decoded
+        if self.config.strength == 0 or not restore:
+            return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with times.timed("align"):
             for face in item.faces:
                 size = restorers.size_for(face)
@@ -399,9 +412,10 @@ def _guard(fn: Callable[[], None], stop: threading.Event, errors: list[BaseExcep
 class _writers:
     """The output writer and the optional side-by-side preview writer, entered together."""
 
-    def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool):
+    def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool,
+                 copy_streams: bool = True):
         options = dict(codec=cfg.codec, crf=cfg.crf, preset=cfg.encoder_preset, pix_fmt=cfg.pix_fmt,
-                       start=cfg.start, end=cfg.end, overwrite=overwrite)
+                       start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
         self._writer = VideoWriter(output, info, **options)
         self._preview = None
         if preview is not None:
@@ -442,11 +456,21 @@ def _side_by_side(frame: Frame, before: np.ndarray | None) -> Frame:
 
 def restore_video(input: str | Path, output: str | Path, *, preset: str | None = None,
                   config_file: str | None = None, restorer: Restorer | None = None,
-                  overwrite: bool = False, preview: str | Path | None = None, **options: Any) -> RunReport:
+                  overwrite: bool = False, preview: str | Path | None = None,
+                  resume_segments: float | None = None, **options: Any) -> RunReport:
     """Restore every face in ``input`` and write ``output`` (the Python API of ``vidgpen restore``).
 
     ``options`` are RestoreConfig fields (``model``, ``weights``, ``strength``, ...) and
     take precedence over the preset and the config file, as flags do on the command line.
+    ``resume_segments`` (seconds) restores in segments that a rerun after an interruption
+    reuses (see :mod:`vidgpen.resume`).
     """
     config = build_config(ConfigLayers(preset=preset, config_file=config_file, overrides=options))
-    return Pipeline(config, restorer=restorer).run(input, output, overwrite=overwrite, preview=preview)
+    pipeline = Pipeline(config, restorer=restorer)
+    if resume_segments is None:
+        return pipeline.run(input, output, overwrite=overwrite, preview=preview)
+    if preview is not None:
+        raise ConfigError("preview: not available with resumable (segmented) runs")
+    from vidgpen.resume import run_resumable
+
+    return run_resumable(pipeline, input, output, resume_segments, overwrite=overwrite)

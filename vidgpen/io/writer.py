@@ -34,9 +34,9 @@ _EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 # Matroska would otherwise shift every stream later to make AAC's negative priming
 # timestamp non-negative, moving the video's PTS; keep the source's timeline instead.
-_MUXER_OPTIONS = {name: {"avoid_negative_ts": "disabled"} for name in ("matroska", "webm")}
+MUXER_OPTIONS = {name: {"avoid_negative_ts": "disabled"} for name in ("matroska", "webm")}
 # Audio is fed this far ahead of the video so the muxer can interleave without waiting.
-_AUDIO_LEAD_S = 1.0
+AUDIO_LEAD_S = 1.0
 
 
 def check_output(
@@ -104,7 +104,7 @@ class VideoWriter:
         try:
             self._output = av.open(
                 str(self._partial), mode="w", format=container_format,
-                container_options=_MUXER_OPTIONS.get(container_format, {}),
+                container_options=MUXER_OPTIONS.get(container_format, {}),
             )
         except (av.FFmpegError, OSError) as exc:
             raise OutputError(f"{self.path}: cannot create the output ({exc})") from exc
@@ -159,7 +159,7 @@ class VideoWriter:
         picture.time_base = self.info.time_base
         picture.pict_type = PictureType.NONE  # let the encoder choose; not the source's
         if self._side is not None:
-            self._side.feed(float((pts + self._offset) * self.info.time_base) + _AUDIO_LEAD_S)
+            self._side.feed(float((pts + self._offset) * self.info.time_base) + AUDIO_LEAD_S)
         try:
             self._output.mux(self._stream.encode(picture))
         except av.FFmpegError as exc:

@@ -1,0 +1,181 @@
+"""Resumable restores (``--resume``): a long video is restored in segments kept on disk.
+
+A feature film at GPEN-2048 on a CPU takes days; a crash, a reboot or Ctrl-C must not
+cost the work done. With ``--resume`` the video is restored in segments of
+``segment_seconds``, each encoded to its own file in a hidden folder beside the output
+(``.OUT.vidgpen-parts/``) and renamed there only once complete. Running the same command
+again skips the finished segments, restores the rest, then joins all parts by copying
+packets (no re-encode) and copies the source's audio over the whole span; the folder is
+removed when the output is in place.
+
+Each segment also decodes and tracks ``CONTEXT_S`` seconds on both sides without
+restoring them, so face tracks and smoothed landmarks at a segment's edges match the
+neighbouring segment's instead of starting cold. The parts are reused only for the same
+input file (size and modification time) and the same output-relevant settings
+(weights by path or name; a restorer object passed in is the caller's to keep the same);
+otherwise they are discarded with a warning. Track ids are numbered per segment, so
+``--faces`` with ids cannot be resumed (``all`` and ``largest`` can).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from vidgpen.errors import ConfigError, InputError
+from vidgpen.io.concat import Part, join_parts
+from vidgpen.io.frames import VideoInfo
+from vidgpen.io.reader import probe
+from vidgpen.io.writer import check_output
+from vidgpen.pipeline import Pipeline, RunReport
+
+log = logging.getLogger(__name__)
+
+CONTEXT_S = 2.0  # tracked but not restored on each side of a segment
+_STATE = "state.json"
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    """[start, end) seconds from the video's start; ``end`` None runs to the end of the span."""
+
+    index: int
+    start: float
+    end: float | None
+
+
+def plan_segments(start: float, end: float, length: float) -> list[Segment]:
+    """Cut [start, end) into pieces of ``length`` s; the last one runs open-ended.
+
+    A remainder under a second joins the segment before it, so a container's slightly
+    long duration cannot leave a last segment with no frames in it.
+    """
+    count = max(1, math.ceil((end - start - 1.0) / length))
+    bounds = [start + i * length for i in range(count)]
+    return [Segment(i, bounds[i], bounds[i + 1] if i + 1 < count else None) for i in range(count)]
+
+
+def parts_folder(output: str | Path) -> Path:
+    out = Path(output)
+    return out.with_name(f".{out.name}.vidgpen-parts")
+
+
+def run_resumable(
+    pipeline: Pipeline,
+    input: str | Path,
+    output: str | Path,
+    segment_seconds: float,
+    *,
+    overwrite: bool = False,
+    on_start: Callable[[VideoInfo], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Restore ``input`` into ``output`` segment by segment, reusing finished segments."""
+    cfg = pipeline.config
+    input, output = str(input), Path(output)
+    if segment_seconds <= 0:
+        raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
+    if cfg.faces not in ("all", "largest"):
+        raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
+    info = probe(input)
+    check_output(input, output, overwrite=overwrite)
+    if info.duration is None:
+        raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
+    span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
+    segments = plan_segments(cfg.start or 0.0, span_end, segment_seconds)
+    folder = _prepared_folder(output, _identity(input, pipeline, segment_seconds))
+
+    started = time.perf_counter()
+    reports: list[RunReport] = []
+    frames = faces = 0
+    announced = False
+    parts = []
+    for segment in segments:
+        part = folder / f"part-{segment.index:05d}{output.suffix}"
+        parts.append(Part(part, segment.start))
+        if part.exists():
+            log.info("%s: segment %d already restored", output, segment.index)
+            continue
+        done_frames, done_faces = frames, faces
+
+        def progress(n: int, f: int, base: tuple[int, int] = (done_frames, done_faces)) -> None:
+            if on_progress is not None:
+                on_progress(base[0] + n, base[1] + f)
+
+        def start(video: VideoInfo) -> None:
+            nonlocal announced
+            if on_start is not None and not announced:
+                on_start(video)
+            announced = True
+
+        end = cfg.end if segment.end is None else segment.end
+        segment_pipeline = Pipeline(replace(cfg, start=segment.start, end=end), restorer=pipeline.restorer)
+        report = segment_pipeline.run(input, part, on_start=start, on_progress=progress,
+                                      context=(CONTEXT_S, CONTEXT_S), copy_streams=False)
+        reports.append(report)
+        frames, faces = frames + report.frames, faces + report.faces
+    if not announced and on_start is not None:
+        on_start(info)
+    join_parts(parts, info, output, cfg.start, cfg.end)
+    shutil.rmtree(folder, ignore_errors=True)
+    return _combined(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
+
+
+def _identity(input: str, pipeline: Pipeline, segment_seconds: float) -> dict:
+    """What the parts were made from: they are reused only if all of it is unchanged."""
+    stat = Path(input).stat()
+    return {
+        "version": _STATE_VERSION,
+        "input": str(Path(input).resolve()),
+        "input_size": stat.st_size,
+        "input_mtime_ns": stat.st_mtime_ns,
+        "settings": pipeline.config.settings_hash(),
+        "segment_seconds": segment_seconds,
+    }
+
+
+def _prepared_folder(output: Path, identity: dict) -> Path:
+    folder = parts_folder(output)
+    state = folder / _STATE
+    if folder.exists():
+        try:
+            previous = json.loads(state.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous == identity:
+            return folder
+        log.warning("%s: the input or the settings changed since the interrupted run; restoring from the start", output)
+        shutil.rmtree(folder)
+    folder.mkdir()
+    state.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def _combined(reports: list[RunReport], input: str, output: str, wall: float, settings: dict) -> RunReport:
+    """One report for this invocation: the segments it restored (finished ones cost nothing)."""
+    stages: dict[str, float] = {}
+    for report in reports:
+        for stage, seconds in report.stage_seconds.items():
+            stages[stage] = round(stages.get(stage, 0.0) + seconds, 3)
+    frames = sum(r.frames for r in reports)
+    return RunReport(
+        input=input,
+        output=output,
+        frames=frames,
+        faces=sum(r.faces for r in reports),
+        tracks=sum(r.tracks for r in reports),
+        wall_seconds=round(wall, 3),
+        fps=round(frames / wall, 3) if wall > 0 else 0.0,
+        stage_seconds=stages,
+        skipped_packets=sum(r.skipped_packets for r in reports),
+        peak_rss_mb=max((r.peak_rss_mb for r in reports), default=0.0),
+        models={k: v for r in reports for k, v in r.models.items()},
+        settings=settings,
+    )
