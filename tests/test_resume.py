@@ -12,9 +12,10 @@ import pytest
 from conftest import FACES
 from face_clips import load_face, make_clip, smooth_path
 from gpen_checkpoints import make_gpen_checkpoint
-from media import decoded_frames, frame_times, packet_digests, plane_bytes, write_video
+from media import decoded_frames, frame_times, moving_frames, packet_digests, plane_bytes, write_video
 
 from vidgpen import Pipeline, RestoreConfig
+from vidgpen.io.reader import probe
 from vidgpen.models.restorer import FaceRestorer
 from vidgpen.resume import parts_folder, plan_segments, run_resumable
 
@@ -96,6 +97,21 @@ def test_trimmed_mp4_resume_keeps_the_plain_runs_timing_and_audio(media, tmp_pat
     run_resumable(Pipeline(config), media["video"], segmented, 1.0)
     assert frame_times(segmented) == frame_times(plain) and len(frame_times(plain)) == 75
     assert packet_digests(segmented) == packet_digests(plain)
+
+
+@pytest.mark.parametrize(("name", "audio", "rotation", "output"), [
+    ("phone.mp4", "aac", 90, "out.mkv"),  # Matroska parts: B-frames with no stored decoding times
+    ("broadcast.ts", "mp2", 0, "out.mp4"),  # MPEG-TS: the video starts at 0.08 s, not 0
+])
+def test_joined_containers_keep_rotation_timing_and_audio(media, tmp_path, name, audio, rotation, output):
+    video = write_video(tmp_path / name, moving_frames(60, 96, 64), fps=25, audio=audio, rotation=rotation)
+    config = RestoreConfig(weights=str(media["weights"]))
+    plain, joined = tmp_path / f"plain{output}", tmp_path / output
+    Pipeline(config).run(video, plain)
+    run_resumable(Pipeline(config), video, joined, 1.0)
+    assert probe(joined).rotation == rotation
+    assert frame_times(joined) == frame_times(plain) and len(frame_times(plain)) == 60
+    assert packet_digests(joined) == packet_digests(plain)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

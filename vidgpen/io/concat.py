@@ -57,11 +57,13 @@ def join_parts(parts: list[Part], info: VideoInfo, output: Path, start: float | 
                 stream = source.streams.video[0]
                 offset = round(Fraction(shift) / stream.time_base)
                 for packet in source.demux(stream):
-                    if packet.dts is None:  # the demuxer's flush packet
+                    if not packet.size or packet.pts is None:  # the demuxer's flush packet
                         continue
                     side.feed(origin + float((packet.pts + offset) * stream.time_base) + AUDIO_LEAD_S)
                     packet.pts += offset
-                    packet.dts += offset
+                    # Matroska stores no decoding times: the demuxer gives some packets one, others
+                    # none. Left to the muxer, they come out ordered; mixing both breaks at a join.
+                    packet.dts = None if source.format.name.startswith("matroska") else packet.dts + offset
                     packet.stream = video
                     muxer.mux(packet)
         side.finish()
