@@ -258,7 +258,10 @@ def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None, templa
     try:
         import torch
 
-        net = _parsenet(device or "cpu")
+        from vidgpen.models.device import resolve_device
+
+        device = str(resolve_device(device))  # "auto" → cuda or cpu, as for GPEN
+        net = _parsenet(device)
     except ImportError as exc:
         raise VidgpenError(f"face-parsing mask: facexlib is not available ({exc}); install vidgpen[facexlib] or use the template mask") from None
     out = []
@@ -266,7 +269,7 @@ def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None, templa
         size = crop.shape[0]
         x = cv2.resize(crop, (512, 512), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 127.5 - 1
         with torch.no_grad():
-            logits = net(torch.from_numpy(x.transpose(2, 0, 1))[None].to(device or "cpu"))[0]
+            logits = net(torch.from_numpy(x.transpose(2, 0, 1))[None].to(device))[0]
         labels = logits.argmax(1)[0].cpu().numpy()
         face = ((labels >= 1) & (labels <= 13)).astype(np.float32)  # CelebAMask-HQ: skin to lips
         face = cv2.GaussianBlur(cv2.resize(face, (size, size)), (0, 0), size * 0.02)

@@ -215,11 +215,12 @@ class FacexlibRetinaFace:
         )
 
         from vidgpen.models import registry
+        from vidgpen.models.device import resolve_device
 
         arch, weights_name = _FACEXLIB[name]
         path = Path(registry.resolve(weights_name))
         self.name = name
-        self.device = device or "cpu"
+        self.device = str(resolve_device(device))  # "auto" → cuda or cpu, as for GPEN
         self.score_threshold = score_threshold
         self.net = init_detection_model(arch, half=False, device=self.device, model_rootpath=str(path.parent))
 
