@@ -374,3 +374,15 @@ def test_stopping_mid_file_removes_its_partial_output(engine: str, weights: Path
     assert seen == [True]  # the long file was being written when the run stopped ...
     assert _partials(out) == [] and not (out / "b_long.mp4").exists()  # ... and nothing of it is left
     assert {rel: r["status"] for rel, r in _manifest(out).items()} == {"a_short.mp4": "done"}
+
+
+def test_resume_segments_give_the_same_library_and_leave_no_parts(library: Path, weights: Path, first_run,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, printed = _batch(library, out, weights, "--resume", "2")
+    assert code == 1, printed  # the broken file still fails, alone
+    for rel in GOOD.values():
+        restored, plain = decoded_frames(out / rel), decoded_frames(first_run[0] / rel)
+        assert len(restored) == FRAMES
+        assert [plane_bytes(f) for f in restored] == [plane_bytes(f) for f in plain]
+    assert not list(out.rglob("*.vidgpen-parts")) and not _partials(out)

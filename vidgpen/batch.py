@@ -216,12 +216,14 @@ class _Cancelled(BaseException):
     """
 
 
-def run_job(job: Job, config: RestoreConfig, retries: int, cancel: threading.Event | None = None) -> FileResult:
+def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: threading.Event | None = None) -> FileResult:
     """Restore one file; bad input fails at once, other errors are retried.
 
-    ``cancel`` stops the run at the next frame: the pipeline then drops its partial output.
+    ``cancel`` stops the run at the next frame: the pipeline then drops its partial output
+    (with ``options.resume_segments``, the finished segments stay for the retry or next run).
     """
     from vidgpen.pipeline import Pipeline
+    from vidgpen.resume import run_resumable
 
     def check_cancel(frames: int, faces: int) -> None:
         if cancel is not None and cancel.is_set():
@@ -229,11 +231,15 @@ def run_job(job: Job, config: RestoreConfig, retries: int, cancel: threading.Eve
 
     started = time.perf_counter()
     result = job.result(FAILED, worker=f"{socket.gethostname()}:{os.getpid()}")
-    while result.attempts <= retries:
+    while result.attempts <= options.retries:
         result.attempts += 1
         try:
             Path(job.target).parent.mkdir(parents=True, exist_ok=True)
-            report = Pipeline(config).run(job.source, job.target, overwrite=True, on_progress=check_cancel)
+            if options.resume_segments is None:
+                report = Pipeline(config).run(job.source, job.target, overwrite=True, on_progress=check_cancel)
+            else:
+                report = run_resumable(Pipeline(config), job.source, job.target, options.resume_segments,
+                                       overwrite=True, on_progress=check_cancel)
             result.sha256 = file_sha256(Path(job.source))
         except VidgpenError as exc:
             result.error, result.error_type = str(exc), type(exc).__name__
@@ -262,6 +268,7 @@ class BatchOptions:
     force: bool = False
     dry_run: bool = False
     output_suffix: str = ".mp4"
+    resume_segments: float | None = None  # seconds: restore each file in segments that a rerun reuses
 
     def validate(self) -> None:
         if self.engine not in ("local", "ray"):
@@ -272,6 +279,8 @@ class BatchOptions:
             raise ConfigError(f"options: retries: {self.retries} must not be negative")
         if self.output_suffix.lower() not in CONTAINERS:
             raise ConfigError(f"options: suffix: {self.output_suffix!r} is not one of {', '.join(CONTAINERS)}")
+        if self.resume_segments is not None and self.resume_segments <= 0:
+            raise ConfigError(f"options: resume: {self.resume_segments} seconds must be positive")
 
 
 def plan(in_dir: Path, out_dir: Path, config: RestoreConfig, options: BatchOptions,
@@ -351,7 +360,7 @@ def _run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions) ->
     """
     cancel = threading.Event()
     pool = ThreadPoolExecutor(max_workers=options.jobs or 1, thread_name_prefix="vidgpen-batch")
-    running = {pool.submit(run_job, job, config, options.retries, cancel) for job in jobs}
+    running = {pool.submit(run_job, job, config, options, cancel) for job in jobs}
     try:
         while running:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -378,11 +387,11 @@ class _RayWorker:
     task worker may be handed another GPU than the one its CUDA context is on.
     """
 
-    def __init__(self, config: RestoreConfig, retries: int) -> None:
-        self._config, self._retries = config, retries
+    def __init__(self, config: RestoreConfig, options: BatchOptions) -> None:
+        self._config, self._options = config, options
 
     def run(self, job: Job) -> FileResult:
-        return run_job(job, self._config, self._retries)
+        return run_job(job, self._config, self._options)
 
 
 def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
@@ -406,8 +415,8 @@ def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> I
         # one that is not there would wait forever, and so would the files handed to it.
         share = 1 / math.ceil(count / slots)
         worker_class = ray.remote(_RayWorker).options(num_gpus=share if gpus else 0, num_cpus=share, max_restarts=0)
-        workers = [worker_class.remote(config, options.retries) for _ in range(count)]
-        yield from _dispatch(ray, jobs, workers, lambda: worker_class.remote(config, options.retries))
+        workers = [worker_class.remote(config, options) for _ in range(count)]
+        yield from _dispatch(ray, jobs, workers, lambda: worker_class.remote(config, options))
     finally:
         if started_here:
             ray.shutdown()

@@ -203,6 +203,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="redo every file, even those already done")
     parser.add_argument("--dry-run", action="store_true", help="list what would be done and stop")
     parser.add_argument("--suffix", default=".mp4", help="output file extension (container)")
+    parser.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
+                        help="restore each file in segments of SECONDS (default 60), so an interrupted or killed "
+                        "file continues from its last finished segment on retry or the next run")
     parser.add_argument("--report", default=None, help="write the summary and per-file results as JSON here")
 
 
@@ -216,7 +219,7 @@ def run_batch(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     options = BatchOptions(include=args.include, exclude=args.exclude, jobs=args.jobs, engine=args.engine,
                            ray_address=args.ray_address, retries=args.retries, force=args.force,
-                           dry_run=args.dry_run, output_suffix=args.suffix)
+                           dry_run=args.dry_run, output_suffix=args.suffix, resume_segments=args.resume)
     console = Console(stderr=True, quiet=args.quiet)
 
     def on_result(result: FileResult) -> None:
