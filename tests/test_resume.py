@@ -69,8 +69,10 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(media, tmp_path
     parts = sorted(p.name for p in parts_folder(out).iterdir())
     assert parts == ["part-00000.mkv", "state.json"]  # segment 1 done, segment 2's partial file removed
 
-    resumed = run_resumable(Pipeline(config), media["video"], out, 1.0)
+    progress: list[int] = []
+    resumed = run_resumable(Pipeline(config), media["video"], out, 1.0, on_progress=lambda n, _: progress.append(n))
     assert resumed.frames == FRAMES - FPS  # segment 1 was not restored again
+    assert progress[0] == FPS + 1 and progress[-1] == FRAMES  # the progress bar counts it as done
     assert not parts_folder(out).exists()
     assert frame_times(out) == frame_times(media["video"])
     assert [h for _, h in packet_digests(out)] == [h for _, h in packet_digests(media["video"])]  # audio copied

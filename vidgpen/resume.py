@@ -95,6 +95,7 @@ def run_resumable(
     started = time.perf_counter()
     reports: list[RunReport] = []
     frames = faces = 0
+    reused = 0  # frames in segments finished by an earlier run: progress counts them as done
     announced = False
     parts = []
     for segment in segments:
@@ -102,8 +103,9 @@ def run_resumable(
         parts.append(Part(part, segment.start))
         if part.exists():
             log.info("%s: segment %d already restored", output, segment.index)
+            reused += _frame_count(part)
             continue
-        done_frames, done_faces = frames, faces
+        done_frames, done_faces = reused + frames, faces
 
         def progress(n: int, f: int, base: tuple[int, int] = (done_frames, done_faces)) -> None:
             if on_progress is not None:
@@ -126,6 +128,11 @@ def run_resumable(
     join_parts(parts, info, output, cfg.start, cfg.end)
     shutil.rmtree(folder, ignore_errors=True)
     return _combined(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
+
+
+def _frame_count(part: Path) -> int:
+    video = probe(part)
+    return video.frame_count or round((video.duration or 0.0) * float(video.fps))
 
 
 def _identity(input: str, pipeline: Pipeline, segment_seconds: float) -> dict:
@@ -170,7 +177,7 @@ def _combined(reports: list[RunReport], input: str, output: str, wall: float, se
         output=output,
         frames=frames,
         faces=sum(r.faces for r in reports),
-        tracks=sum(r.tracks for r in reports),
+        tracks=max((r.tracks for r in reports), default=0),  # ids restart per segment: the most in one
         wall_seconds=round(wall, 3),
         fps=round(frames / wall, 3) if wall > 0 else 0.0,
         stage_seconds=stages,
