@@ -26,7 +26,7 @@ from vidgpen.faces.align import affine_scale, warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
 from vidgpen.io.frames import Frame, VideoInfo
-from vidgpen.io.reader import open_video, probe
+from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
 from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.restorer import Restorer
@@ -228,8 +228,8 @@ class Pipeline:
         tracks: set[int] = set()
         started = time.perf_counter()
 
-        def in_span(frame: Frame) -> bool:
-            return (cfg.start is None or frame.time >= cfg.start - 1e-9) and (cfg.end is None or frame.time < cfg.end - 1e-9)
+        def written(frame: Frame) -> bool:  # False for context frames
+            return in_span(frame.time, cfg.start, cfg.end)
 
         with (
             open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
@@ -252,9 +252,9 @@ class Pipeline:
             def analyze() -> None:
                 for frame in decoded:
                     for item in analyzer.push(frame):
-                        aligned.put(self._align(item, restorers, times, in_span(item.frame)))
+                        aligned.put(self._align(item, restorers, times, written(item.frame)))
                 for item in analyzer.flush():
-                    aligned.put(self._align(item, restorers, times, in_span(item.frame)))
+                    aligned.put(self._align(item, restorers, times, written(item.frame)))
                 aligned.put(_END)
 
             def restore() -> None:
@@ -280,7 +280,7 @@ class Pipeline:
                 thread.start()
             try:
                 for work, before in pasted:
-                    if not in_span(work.frame):
+                    if not written(work.frame):
                         continue  # context: tracked, not written
                     with times.timed("encode"):
                         writer.write(work.frame)

@@ -98,6 +98,17 @@ def run_resumable(
     reused = 0  # frames in segments finished by an earlier run: progress counts them as done
     announced = False
     parts = []
+
+    def progress(n: int, f: int) -> None:  # called while a segment runs: the totals are those before it
+        if on_progress is not None:
+            on_progress(reused + frames + n, faces + f)
+
+    def start(video: VideoInfo) -> None:
+        nonlocal announced
+        if on_start is not None and not announced:
+            on_start(video)
+        announced = True
+
     for segment in segments:
         part = folder / f"part-{segment.index:05d}{output.suffix}"
         parts.append(Part(part, segment.start))
@@ -105,18 +116,6 @@ def run_resumable(
             log.info("%s: segment %d already restored", output, segment.index)
             reused += _frame_count(part)
             continue
-        done_frames, done_faces = reused + frames, faces
-
-        def progress(n: int, f: int, base: tuple[int, int] = (done_frames, done_faces)) -> None:
-            if on_progress is not None:
-                on_progress(base[0] + n, base[1] + f)
-
-        def start(video: VideoInfo) -> None:
-            nonlocal announced
-            if on_start is not None and not announced:
-                on_start(video)
-            announced = True
-
         end = cfg.end if segment.end is None else segment.end
         segment_pipeline = Pipeline(replace(cfg, start=segment.start, end=end), restorer=pipeline.restorer)
         report = segment_pipeline.run(input, part, on_start=start, on_progress=progress,

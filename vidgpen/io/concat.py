@@ -9,7 +9,6 @@ when complete.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,10 +16,9 @@ from pathlib import Path
 
 import av
 
-from vidgpen.errors import OutputError
 from vidgpen.io.audio import SideStreams
 from vidgpen.io.frames import VideoInfo
-from vidgpen.io.writer import AUDIO_LEAD_S, CONTAINERS, MUXER_OPTIONS, partial_path
+from vidgpen.io.writer import AUDIO_LEAD_S, abandon_partial, open_partial, partial_path
 
 
 @dataclass(frozen=True)
@@ -39,13 +37,7 @@ def join_parts(parts: list[Part], info: VideoInfo, output: Path, start: float | 
     """
     trimmed = start is not None or end is not None
     origin = info.start_time + (start or 0.0) if trimmed else 0.0  # source seconds at output time 0
-    partial = partial_path(output)
-    container_format = CONTAINERS[output.suffix.lower()]
-    try:
-        muxer = av.open(str(partial), mode="w", format=container_format,
-                        container_options=MUXER_OPTIONS.get(container_format, {}))
-    except (av.FFmpegError, OSError) as exc:
-        raise OutputError(f"{output}: cannot create the output ({exc})") from exc
+    muxer = open_partial(output)
     side = None
     try:
         with av.open(str(parts[0].path)) as first:
@@ -69,10 +61,6 @@ def join_parts(parts: list[Part], info: VideoInfo, output: Path, start: float | 
         side.finish()
         muxer.close()
     except BaseException:
-        if side is not None:
-            side.close()
-        with contextlib.suppress(Exception):  # the file is deleted anyway
-            muxer.close()
-        partial.unlink(missing_ok=True)
+        abandon_partial(output, muxer, side)
         raise
-    os.replace(partial, output)
+    os.replace(partial_path(output), output)

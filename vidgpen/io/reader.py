@@ -78,6 +78,11 @@ def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=-(rotation // 90)))
 
 
+def in_span(time: float, start: float | None, end: float | None) -> bool:
+    """Whether a frame at ``time`` s lies in [start, end) (None: unbounded), to a nanosecond."""
+    return (start is None or time >= start - 1e-9) and (end is None or time < end - 1e-9)
+
+
 class _Timeline:
     """Puts decoded frames in pts order on the stream's timeline and cuts [start, end).
 
@@ -108,10 +113,10 @@ class _Timeline:
                 continue
             last = pts
             time = float((pts - self.origin) * self.info.time_base)
-            if time < self.start - 1e-9:
-                continue
-            if self.end is not None and time >= self.end - 1e-9:
-                return
+            if not in_span(time, self.start, self.end):
+                if time < self.start:
+                    continue  # before the span
+                return  # past it
             yield pts, time, item
 
     def _sorted(self, stamped: Iterable[tuple[int | None, T]]) -> Iterator[tuple[int, T]]:

@@ -68,6 +68,25 @@ def partial_path(path: str | os.PathLike) -> Path:
     return p.with_name(f"{p.stem}.partial{p.suffix}")
 
 
+def open_partial(path: Path) -> av.container.OutputContainer:
+    """The muxer for ``path``, writing to its :func:`partial_path` until renamed."""
+    container_format = CONTAINERS[path.suffix.lower()]
+    try:
+        return av.open(str(partial_path(path)), mode="w", format=container_format,
+                       container_options=MUXER_OPTIONS.get(container_format, {}))
+    except (av.FFmpegError, OSError) as exc:
+        raise OutputError(f"{path}: cannot create the output ({exc})") from exc
+
+
+def abandon_partial(path: Path, output: av.container.OutputContainer, side: SideStreams | None) -> None:
+    """Drop an unfinished output: release the copied streams' input, delete the partial file."""
+    if side is not None:
+        side.close()
+    with contextlib.suppress(Exception):  # the file is deleted anyway
+        output.close()
+    partial_path(path).unlink(missing_ok=True)
+
+
 class VideoWriter:
     """Encodes :class:`Frame` objects with the input's PTS, copying its other streams.
 
@@ -93,7 +112,6 @@ class VideoWriter:
         self.path = Path(path)
         self.info = info
         self._partial = partial_path(path)
-        container_format = CONTAINERS[self.path.suffix.lower()]
         pix_fmt = _checked_pix_fmt(self.path, codec, pix_fmt, info)
         options = _encoder_options(codec, crf, preset)
         self._composer = FrameComposer(info, pix_fmt)
@@ -101,13 +119,7 @@ class VideoWriter:
         self._offset = round(Fraction(info.start_time + (start or 0.0)) / info.time_base) if trimmed else 0
         self._last_pts: int | None = None
         self._side: SideStreams | None = None
-        try:
-            self._output = av.open(
-                str(self._partial), mode="w", format=container_format,
-                container_options=MUXER_OPTIONS.get(container_format, {}),
-            )
-        except (av.FFmpegError, OSError) as exc:
-            raise OutputError(f"{self.path}: cannot create the output ({exc})") from exc
+        self._output = open_partial(self.path)
         try:
             self._stream = self._add_video(codec, options, pix_fmt)
             if copy_streams:
@@ -177,11 +189,7 @@ class VideoWriter:
 
     def _abandon(self) -> None:
         """Drop the unfinished output; the target is never touched."""
-        if self._side is not None:
-            self._side.close()
-        with contextlib.suppress(Exception):  # the file is deleted anyway
-            self._output.close()
-        self._partial.unlink(missing_ok=True)
+        abandon_partial(self.path, self._output, self._side)
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -53,4 +53,3 @@ def resolve_dtype(dtype: DtypeLike, device: torch.device) -> torch.dtype:
     if not resolved.is_floating_point:
         raise ConfigError(f"dtype: {dtype!r} is not a floating-point type")
     return resolved
-
