@@ -17,24 +17,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
-from vidgpen.errors import ConfigError, InputError, OutputError, VidgpenError
-from vidgpen.faces.align import affine_scale, warp_face
+from vidgpen.errors import ConfigError, InputError, OutputError
+from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
-from vidgpen.faces.blend import FacePaste, parsing_masks, paste_faces
+from vidgpen.faces.blend import paste_faces
+from vidgpen.faces.paste import paste_of, usable_mask
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
 from vidgpen.models.memory import keep_freed_memory
+from vidgpen.models.choice import RestorerSet
 from vidgpen.models.restorer import Restorer
 from vidgpen.stats import StageTimes, peak_rss_mb
 
 log = logging.getLogger(__name__)
 
-AUTO_SIZES = (256, 512, 1024, 2048)
 _END = object()
 
 
@@ -117,57 +117,6 @@ class _Channel:
             yield item
 
 
-class RestorerSet:
-    """The restorers a run uses, keyed by crop size, loaded on first use.
-
-    With a fixed model there is one; with ``model="auto"`` each track gets the smallest
-    GPEN at least ``auto_factor`` times its on-screen size, chosen once per track so a
-    face never switches model (and look) mid-shot.
-    """
-
-    def __init__(self, config: RestoreConfig, restorer: Restorer | None = None) -> None:
-        self._config = config
-        self._loaded: dict[int, Restorer] = {}
-        self._names: dict[int, str] = {}
-        self._track_size: dict[int, int] = {}
-        self._fixed: int | None = None
-        name = type(restorer).__name__
-        if restorer is None and (config.weights or config.model != "auto"):
-            name = str(config.weights or config.model)
-            restorer = self._load(name)
-        if restorer is not None:
-            self._fixed = int(restorer.size)
-            self._loaded[self._fixed] = restorer
-            self._names[self._fixed] = name
-
-    def _load(self, source: str) -> Restorer:
-        from vidgpen.models.restorer import load_restorer
-
-        cfg = self._config
-        return load_restorer(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                             compile=cfg.compile)
-
-    def size_for(self, face: TrackedFace) -> int:
-        if self._fixed is not None:
-            return self._fixed
-        if face.track not in self._track_size:
-            extent = 1.0 / affine_scale(face.affine(1, self._config.template))
-            wanted = self._config.auto_factor * extent
-            self._track_size[face.track] = next((s for s in AUTO_SIZES if s >= wanted), AUTO_SIZES[-1])
-        return self._track_size[face.track]
-
-    def get(self, size: int) -> Restorer:
-        if size not in self._loaded:
-            name = f"gpen-bfr-{size}"
-            self._loaded[size] = self._load(name)
-            self._names[size] = name
-        return self._loaded[size]
-
-    @property
-    def names(self) -> dict[str, str]:
-        return {str(size): name for size, name in sorted(self._names.items())}
-
-
 class Pipeline:
     """Restore faces in a video, streaming.
 
@@ -215,7 +164,7 @@ class Pipeline:
             check_output(input, str(preview), overwrite=overwrite)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(cfg, self.restorer)
-        mask = _usable_mask(cfg)
+        mask = usable_mask(cfg.mask, cfg.device)
         analyzer = make_analyzer(cfg)
         times = StageTimes()
         stop = threading.Event()
@@ -347,36 +296,12 @@ class Pipeline:
         if not work.jobs:
             return
         cfg = self.config
-        pastes = [_paste_of(job) for job in work.jobs]
+        pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]
         changed = paste_faces(
             work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
             mask=mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device,
         )
         work.frame.changed.extend(changed)
-
-
-def _usable_mask(cfg: RestoreConfig) -> str:
-    """The paste-back mask this run can use: ParseNet needs the facexlib extra and its
-    weights; without them, warn once and feather instead of failing mid-video."""
-    if cfg.mask != "parsing":
-        return cfg.mask
-    probe_crop = np.zeros((512, 512, 3), np.uint8)
-    try:
-        parsing_masks([probe_crop], cfg.device)
-    except VidgpenError as exc:
-        log.warning("face-parsing mask unavailable (%s); using the feathered mask", exc)
-        return "feather"
-    return "parsing"
-
-
-def _paste_of(job: FaceJob) -> FacePaste:
-    """Super-resolution GPENs return a larger crop than they take: scale the map to it."""
-    out_size = job.restored.shape[0]
-    if out_size == job.size:
-        return FacePaste(job.restored, job.crop, job.affine)
-    scale = out_size / job.size
-    original = cv2.resize(job.crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
-    return FacePaste(job.restored, original, job.affine * scale)
 
 
 def _gather(channel: _Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:
