@@ -50,7 +50,8 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | h264_nvenc | hevc_nvenc"),
     "--crf": ("crf", int, "encoder quality (lower is better)"),
     "--encoder-preset": ("encoder_preset", str, "encoder speed preset, e.g. medium"),
-    "--pix-fmt": ("pix_fmt", str, "yuv420p | yuv420p10le | yuv444p"),
+    "--pix-fmt": ("pix_fmt", str, "auto (default: yuv420p, or yuv420p10le for a 10-bit source, for delivery codecs; "
+                 "the source's for ffv1/prores/huffyuv/dnxhd) | yuv420p | yuv422p10le | ..."),
     "--start": ("start", float, "start time in seconds"),
     "--end": ("end", float, "end time in seconds"),
 }

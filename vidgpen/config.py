@@ -67,7 +67,7 @@ class RestoreConfig:
     codec: str = "libx264"
     crf: int = 18
     encoder_preset: str = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = "auto"  # auto: yuv420p (10-bit when the source is) for delivery codecs, the source's for ffv1/prores/huffyuv/dnxhd
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     queue_size: int = 16  # frames held between two stages

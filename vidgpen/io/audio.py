@@ -2,7 +2,8 @@
 
 The input is re-opened read-only and demuxed lazily, a step ahead of the video being
 encoded, so the output stays interleaved and memory does not grow with length. Audio
-is re-encoded only when the output container cannot hold its codec (with a warning).
+is re-encoded only when the output container cannot hold its codec, and then from any
+sample format, rate and channel layout (see :mod:`vidgpen.io.routing` for the rules).
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ from fractions import Fraction
 import av
 import av.container
 
-from vidgpen.io.frames import StreamInfo, VideoInfo
+from vidgpen.errors import OutputError
+from vidgpen.io.frames import VideoInfo
 from vidgpen.io.probe import open_input
+from vidgpen.io.routing import BITRATE_PER_CHANNEL, COPY, DROP, Route, routes, warn
 
 log = logging.getLogger(__name__)
-
-# Re-encode targets, most compatible first, when the source codec does not fit.
-_FALLBACK_AUDIO = ("aac", "libopus", "flac")
+_LOSSY = {"aac", "libopus", "opus", "libmp3lame"}  # encoders given a bit rate
+# Per channel count, a layout AAC, Opus and FLAC all encode (sources often have an unnamed one).
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
 @dataclass
 class _Route:
     source: av.stream.Stream
     target: av.stream.Stream
-    transcode: bool  # decode with the source codec, encode with the target's
+    resampler: av.AudioResampler | None = None  # set when re-encoding: to the encoder's format and frame size
 
 
 class SideStreams:
@@ -47,10 +50,10 @@ class SideStreams:
         self._input = open_input(info.path) if info.streams else None
         self._routes: dict[int, _Route] = {}
         try:
-            for stream_info in info.streams:
-                route = self._route(stream_info, info.path)
-                if route is not None:
-                    self._routes[stream_info.index] = route
+            for plan in routes(info.streams, output.format.name):
+                warn(info.path, plan, output.format.name)
+                if plan.action != DROP:
+                    self._routes[plan.stream.index] = self._open(plan, info.path)
         except BaseException:
             self.close()  # the writer never got hold of us: release the input here
             raise
@@ -62,32 +65,33 @@ class SideStreams:
         self._packets = self._demux()
         self._pending: av.Packet | None = None
 
-    def _route(self, stream_info: StreamInfo, path: str) -> _Route | None:
-        source = self._input.streams[stream_info.index]
+    def _open(self, plan: Route, path: str) -> _Route:
+        source = self._input.streams[plan.stream.index]
+        if plan.action == COPY:
+            return _Route(source, self._output.add_stream_from_template(source))
         try:
-            return _Route(source, self._output.add_stream_from_template(source), False)
-        except ValueError:
-            pass
-        if stream_info.kind != "audio":
-            log.warning(
-                "%s: %s stream #%d (%s) cannot be stored in a %s file; it is left out",
-                path, stream_info.kind, stream_info.index, stream_info.codec, self._output.format.name,
-            )
-            return None
-        codec = next(
-            c for c in _FALLBACK_AUDIO
-            if c in av.codecs_available and c in self._output.supported_codecs
-        )
+            return self._encoder(source, plan.target)
+        except (av.FFmpegError, ValueError) as exc:
+            # Said as audio, before any video work: not blamed on the video encoder.
+            raise OutputError(f"{path}: cannot set up audio stream #{source.index} ({plan.stream.codec} → "
+                              f"{plan.target}) for a {self._output.format.name} file ({exc})") from exc
+
+    def _encoder(self, source: av.audio.stream.AudioStream, codec: str) -> _Route:
+        """An opened ``codec`` encoder for ``source``'s sound: its rate when the codec takes it,
+        its channel count (stereo above 8), the codec's sample format and frame size."""
         rates = av.Codec(codec, "w").audio_rates
         rate = source.sample_rate
         if rates and rate not in rates:
             rate = 48000 if 48000 in rates else max(rates)
-        target = self._output.add_stream(codec, rate=rate, layout=source.layout.name)
-        log.warning(
-            "%s: audio stream #%d (%s) cannot be stored in a %s file; re-encoding it to %s",
-            path, stream_info.index, stream_info.codec, self._output.format.name, codec,
-        )
-        return _Route(source, target, True)
+        channels = source.channels if 0 < source.channels <= 8 else 2
+        layout = _LAYOUTS[channels]
+        target = self._output.add_stream(codec, rate=rate, layout=layout)
+        if codec in _LOSSY:
+            target.bit_rate = BITRATE_PER_CHANNEL * channels
+        target.codec_context.open()
+        frame_size = target.codec_context.frame_size or None
+        resampler = av.AudioResampler(format=target.format.name, layout=layout, rate=rate, frame_size=frame_size)
+        return _Route(source, target, resampler)
 
     def _demux(self) -> Iterator[av.Packet]:
         if not self._routes:
@@ -122,7 +126,9 @@ class SideStreams:
         """Write what is left, flush re-encoders and release the input."""
         self.feed(None)
         for route in self._routes.values():
-            if route.transcode:
+            if route.resampler is not None:
+                for frame in route.resampler.resample(None):
+                    self._output.mux(route.target.encode(frame))
                 self._output.mux(route.target.encode(None))
         if self._input is not None:
             self._input.close()
@@ -135,7 +141,7 @@ class SideStreams:
     def _write(self, packet: av.Packet) -> None:
         route = self._routes[packet.stream.index]
         offset = round(Fraction(self._shift) / packet.time_base) if self._shift else 0
-        if not route.transcode:
+        if route.resampler is None:
             if offset:
                 if packet.pts is not None:
                     packet.pts -= offset
@@ -147,7 +153,8 @@ class SideStreams:
         for frame in packet.decode():
             if frame.pts is not None and offset:
                 frame.pts -= offset
-            self._output.mux(route.target.encode(frame))
+            for chunk in route.resampler.resample(frame):
+                self._output.mux(route.target.encode(chunk))
 
 
 def _seconds(packet: av.Packet) -> float:

@@ -61,6 +61,8 @@ class Frame:
     """One decoded video frame flowing through the pipeline.
 
     ``image`` is upright uint8 RGB (H×W×3) and is what face stages read and edit.
+    ``deep`` is the same picture as uint16 RGB (0..65535) when the source has more than
+    8 bits per sample: faces are pasted into it, so they reach the output at its depth.
     ``source`` keeps the decoder's own frame so the writer can pass untouched pixels
     through without a colour conversion: only the regions listed in ``changed`` are
     taken from ``image`` (an empty list means the frame is encoded exactly as decoded).
@@ -72,3 +74,4 @@ class Frame:
     image: np.ndarray
     source: Any = None  # av.VideoFrame when decoded by PyAV, else None
     changed: list[Box] = field(default_factory=list)
+    deep: np.ndarray | None = None

@@ -15,9 +15,8 @@ import numpy as np
 
 from vidgpen.io.colour import swscale_matrix, swscale_range
 from vidgpen.io.frames import Box, Frame, VideoInfo
+from vidgpen.io.pixfmt import plain
 
-# Planar YUV layouts the writer can patch region by region.
-OUTPUT_PIX_FMTS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10le", "yuv422p10le", "yuv444p10le")
 
 
 class FrameComposer:
@@ -36,17 +35,30 @@ class FrameComposer:
         self._shifts = plane_shifts(pix_fmt)
 
     def compose(self, frame: Frame) -> av.VideoFrame:
+        image = frame.deep if frame.deep is not None else frame.image
         if frame.source is None:
-            return self._from_image(frame.image)
-        base = frame.source.reformat(**self._convert)  # the same object when formats match
+            return self._from_image(image)
+        base = self._base(frame.source)
         if not frame.changed:
             return base
         boxes = [self._aligned(stored_box(b, self.info)) for b in frame.changed]
-        return _patched(base, self._from_image(frame.image), boxes, self._shifts)
+        return _patched(base, self._from_image(image), boxes, self._shifts)
+
+    def _base(self, source: av.VideoFrame) -> av.VideoFrame:
+        """The decoder's frame in the output format: itself when the formats match, its
+        planes as they are when they differ only in name (yuvj420p is yuv420p, full range)."""
+        if source.format.name != self.pix_fmt and plain(source.format.name) == self.pix_fmt:
+            out = av.VideoFrame(source.width, source.height, self.pix_fmt)
+            for dst, src in zip(plane_arrays(out), plane_arrays(source)):
+                dst[:] = src
+            return out
+        return source.reformat(**self._convert)  # the same object when formats match
 
     def _from_image(self, image: np.ndarray) -> av.VideoFrame:
+        """An edited upright RGB image (uint8, or uint16 for a deep source) in the output format."""
         stored = np.ascontiguousarray(np.rot90(image, k=self.info.rotation // 90))
-        return av.VideoFrame.from_ndarray(stored, format="rgb24").reformat(**self._convert)
+        layout = "rgb48le" if stored.dtype == np.uint16 else "rgb24"
+        return av.VideoFrame.from_ndarray(stored, format=layout).reformat(**self._convert)
 
     def _aligned(self, box: Box) -> Box:
         """Grow a box to whole chroma samples so no chroma sample mixes old and new."""

@@ -79,7 +79,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_trc=tag_name(TRANSFERS, ctx.color_trc),
             interlaced=interlaced,
             start_time=float(stream.start_time * time_base) if stream.start_time else 0.0,
-            streams=tuple(_stream_info(s) for s in container.streams if s.type in ("audio", "subtitle")),
+            streams=tuple(_stream_info(s) for s in container.streams if s.type in ("audio", "subtitle", "data")),
         )
 
 
@@ -119,12 +119,18 @@ def _first_frame(container: av.container.InputContainer, stream: av.video.stream
     return None
 
 
+def _data_codec(stream: av.stream.Stream) -> str:
+    """A data stream's name: QuickTime timecode tracks say "tmcd", others their tag."""
+    tag = (stream.codec_tag or "").strip("\x00 ")
+    return "timecode" if tag == "tmcd" else tag or "unknown"
+
+
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     ctx = stream.codec_context
     return StreamInfo(
         index=stream.index,
         kind=stream.type,
-        codec=ctx.codec.canonical_name if ctx is not None else "unknown",
+        codec=ctx.codec.canonical_name if ctx is not None else _data_codec(stream),
         time_base=Fraction(stream.time_base) if stream.time_base is not None else None,
         sample_rate=getattr(ctx, "sample_rate", None) if stream.type == "audio" else None,
         channels=getattr(ctx, "channels", None) if stream.type == "audio" else None,

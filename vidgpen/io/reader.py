@@ -7,7 +7,6 @@ decord. Frames are produced one at a time, so memory does not grow with the vide
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,7 @@ from vidgpen.errors import ConfigError, InputError, first_line
 from vidgpen.io.colour import swscale_matrix, swscale_range
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.probe import open_input, probe
+from vidgpen.io.timing import FrameClock
 
 __all__ = ["DecordReader", "VideoReader", "open_video", "probe", "upright"]
 
@@ -84,56 +84,25 @@ def in_span(time: float, start: float | None, end: float | None) -> bool:
 
 
 class _Timeline:
-    """Puts decoded frames in pts order on the stream's timeline and cuts [start, end).
-
-    Damaged streams and AVI files can hand frames over with missing or out-of-order
-    timestamps. A few frames are held back and released in pts order (decoders reorder
-    no further); a frame still late or duplicated after that is damaged and dropped, and
-    a missing pts is taken as one frame after its predecessor's. So every kept frame
-    keeps its own time and none is shifted onto a neighbour's slot.
-    """
-
-    DEPTH = 4
+    """Stamps frames in the decoder's order (see :class:`FrameClock`) and cuts [start, end)."""
 
     def __init__(self, info: VideoInfo, start: float | None, end: float | None) -> None:
         self.info = info
         self.start = start or 0.0
         self.end = end
         self.origin = round(info.start_time / info.time_base)
-        self.step = max(1, round(1 / (info.fps * info.time_base))) if info.fps else 1
-        self.dropped = 0  # late or duplicate timestamps: damaged frames
-        self.guessed = 0  # missing timestamps filled in
+        step = round(1 / (info.fps * info.time_base)) if info.fps else 1
+        self.clock = FrameClock(step, self.origin)
 
-    def frames(self, stamped: Iterable[tuple[int | None, T]]) -> Iterator[tuple[int, float, T]]:
-        """(pts, seconds from the stream start, item) for the frames in the span."""
-        last = None
-        for pts, item in self._sorted(stamped):
-            if last is not None and pts <= last:
-                self.dropped += 1
-                continue
-            last = pts
+    def frames(self, stamped: Iterable[tuple[int, T]]) -> Iterator[tuple[int, float, T]]:
+        """(pts, seconds from the stream start, item) for the already stamped frames in the span."""
+        for pts, item in stamped:
             time = float((pts - self.origin) * self.info.time_base)
             if not in_span(time, self.start, self.end):
                 if time < self.start:
                     continue  # before the span
                 return  # past it
             yield pts, time, item
-
-    def _sorted(self, stamped: Iterable[tuple[int | None, T]]) -> Iterator[tuple[int, T]]:
-        held: list[tuple[int, int, T]] = []
-        previous = None
-        for order, (pts, item) in enumerate(stamped):
-            if pts is None:
-                pts = self.origin if previous is None else previous + self.step
-                self.guessed += 1
-            previous = pts
-            heapq.heappush(held, (pts, order, item))
-            if len(held) > self.DEPTH:
-                pts, _, item = heapq.heappop(held)
-                yield pts, item
-        while held:
-            pts, _, item = heapq.heappop(held)
-            yield pts, item
 
 
 class VideoReader:
@@ -175,23 +144,32 @@ class VideoReader:
         if self._start:
             target = timeline.origin + int(self._start / self.info.time_base)
             self._container.seek(target, stream=self._stream, backward=True)
-        stamped = ((self._stamp(picture), picture) for picture in self._pictures())
+        stamped = ((self._rescaled(picture), picture) for picture in self._pictures(timeline.clock))
         for index, (pts, time, picture) in enumerate(timeline.frames(stamped)):
-            image = upright(picture.to_ndarray(**self._rgb), self.info.rotation)
-            yield Frame(index=index, pts=pts, time=time, image=image, source=picture)
-        self.skipped = self._damaged + timeline.dropped
-        self._report(timeline)
+            yield Frame(index=index, pts=pts, time=time, source=picture, **self._images(picture))
+        self.skipped = self._damaged
+        self._report(timeline.clock)
 
-    def _stamp(self, decoded: av.VideoFrame) -> int | None:
-        """The frame's pts in the stream's time base (bwdif/yadif halve the time base)."""
-        pts = decoded.pts if decoded.pts is not None else decoded.dts
-        if pts is not None and decoded.time_base and decoded.time_base != self.info.time_base:
-            pts = round(pts * decoded.time_base / self.info.time_base)
+    def _images(self, picture: av.VideoFrame) -> dict[str, np.ndarray]:
+        """The upright RGB image, and for a >8-bit source its 16-bit twin for the paste."""
+        if self.info.bit_depth <= 8:
+            return {"image": upright(picture.to_ndarray(**self._rgb), self.info.rotation)}
+        deep = upright(picture.to_ndarray(**{**self._rgb, "format": "rgb48le"}), self.info.rotation)
+        return {"image": (deep >> 8).astype(np.uint8), "deep": deep}
+
+    def _rescaled(self, picture: av.VideoFrame) -> int:
+        """The frame's pts in the stream's time base (bwdif/yadif may change the time base)."""
+        pts = picture.pts
+        if picture.time_base and picture.time_base != self.info.time_base:
+            pts = round(pts * picture.time_base / self.info.time_base)
         return pts
 
-    def _pictures(self) -> Iterator[av.VideoFrame]:
-        """Decoded (and deinterlaced) frames in order; damage is counted and skipped."""
+    def _pictures(self, clock: FrameClock) -> Iterator[av.VideoFrame]:
+        """Decoded (and deinterlaced) frames in decoder order, stamped by ``clock`` before
+        the filter so it sees increasing pts; damage is counted and skipped."""
         for frame in self._decoded():
+            frame.pts = clock.stamp(frame.pts, frame.dts)
+            frame.time_base = self.info.time_base
             if self._filter is None:
                 yield frame
                 continue
@@ -220,17 +198,13 @@ class VideoReader:
                 self._damaged += 1
             yield from frames
 
-    def _report(self, timeline: _Timeline) -> None:
+    def _report(self, clock: FrameClock) -> None:
         if self.skipped:
             log.warning(
-                "%s: skipped %d damaged packet(s)/frame(s) while decoding; timing kept",
+                "%s: skipped %d undecodable packet(s) while decoding; the other frames keep their timing",
                 self.info.path, self.skipped,
             )
-        if timeline.guessed:
-            log.warning(
-                "%s: %d frame(s) had no timestamp; placed one frame after their predecessor",
-                self.info.path, timeline.guessed,
-            )
+        clock.report(self.info.path)
 
 
 def _deinterlacer(info: VideoInfo, mode: str | None) -> av.filter.Graph | None:
@@ -323,6 +297,7 @@ class DecordReader:
                     f"({first_line(exc)}); decoder 'pyav' skips damaged packets"
                 ) from exc
             for i, image in zip(indices, images):
-                yield timeline.origin + round(Fraction(float(times[i])) / self.info.time_base), image
+                pts = timeline.origin + round(Fraction(float(times[i])) / self.info.time_base)
+                yield timeline.clock.stamp(pts), image
 
 

@@ -21,7 +21,8 @@ from vidgpen.errors import ConfigError, InputError, OutputError
 from vidgpen.io.audio import SideStreams
 from vidgpen.io.colour import PRIMARIES, RANGES, SPACES, TRANSFERS, tag_value
 from vidgpen.io.frames import Frame, VideoInfo
-from vidgpen.io.planes import OUTPUT_PIX_FMTS, FrameComposer
+from vidgpen.io.pixfmt import AUTO, auto_pix_fmt, patchable
+from vidgpen.io.planes import FrameComposer
 
 __all__ = ["CODECS", "CONTAINERS", "VideoWriter", "check_output"]
 
@@ -102,7 +103,7 @@ class VideoWriter:
         codec: str = "libx264",
         crf: int = 18,
         preset: str = "medium",
-        pix_fmt: str = "yuv420p",
+        pix_fmt: str = AUTO,
         copy_streams: bool = True,
         start: float | None = None,
         end: float | None = None,
@@ -208,8 +209,11 @@ class VideoWriter:
 
 
 def _checked_pix_fmt(path: Path, codec: str, pix_fmt: str, info: VideoInfo) -> str:
-    if pix_fmt not in OUTPUT_PIX_FMTS:
-        raise OutputError(f"{path}: pix_fmt {pix_fmt!r} is not supported (use {', '.join(OUTPUT_PIX_FMTS)})")
+    if pix_fmt == AUTO:
+        pix_fmt = auto_pix_fmt(codec, info)
+    if not patchable(pix_fmt):
+        raise OutputError(f"{path}: pix_fmt {pix_fmt!r} is not supported (use auto, or a planar YUV or gray "
+                          "format such as yuv420p, yuv422p10le, yuv444p)")
     odd = info.width % 2 or info.height % 2
     if odd and codec in _EVEN_SIZE_CODECS and not pix_fmt.startswith("yuv444"):
         full = pix_fmt.replace("420", "444").replace("422", "444")

@@ -1,0 +1,87 @@
+"""Give every decoded frame a strictly increasing timestamp, in the decoder's own order.
+
+Decoders hand frames out in display order. Their ``pts`` is not always trustworthy:
+packed-bitstream DivX/Xvid AVIs and remuxes of them carry the pts of the packet each
+picture arrived in, so B-frames come out stamped earlier than their predecessor. A
+re-sort by pts then swaps every B-frame with its neighbour (measured on such a file:
+total variation between consecutive frames 2.90 levels in decoder order, 3.80 after
+the sort). So frames are never reordered; each gets FFmpeg's best-effort timestamp
+(``guess_correct_pts`` in libavcodec/decode.c: the pts unless pts have gone backwards
+more often than the packet dts), and what is still missing or not increasing is
+repaired in place.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Counts:
+    guessed: int = 0  # no timestamp at all: one frame after the predecessor
+    shared: int = 0  # the predecessor's timestamp: nudged by one tick
+    backwards: int = 0  # earlier than the predecessor: one frame after it
+
+
+class FrameClock:
+    """Best-effort, strictly increasing pts (in the stream's time base) for frames in the
+    order the decoder returns them. ``step`` is one frame in ticks, from the frame rate;
+    ``origin`` the stream's first timestamp, for a first frame that has none."""
+
+    def __init__(self, step: int, origin: int = 0) -> None:
+        self.step = max(1, step)
+        self.origin = origin
+        self.counts = _Counts()
+        self._faulty_pts = self._faulty_dts = 0
+        self._last_pts: int | None = None
+        self._last_dts: int | None = None
+        self._last: int | None = None  # the last timestamp handed out
+
+    def best_effort(self, pts: int | None, dts: int | None) -> int | None:
+        """FFmpeg's guess_correct_pts: count how often pts and dts went backwards and
+        trust the one that did so less (pts on a tie)."""
+        if dts is not None:
+            self._faulty_dts += self._last_dts is not None and dts <= self._last_dts
+            self._last_dts = dts
+        elif pts is not None:
+            self._last_dts = pts
+        if pts is not None:
+            self._faulty_pts += self._last_pts is not None and pts <= self._last_pts
+            self._last_pts = pts
+        elif dts is not None:
+            self._last_pts = dts
+        if pts is not None and (dts is None or self._faulty_pts <= self._faulty_dts):
+            return pts
+        return dts
+
+    def stamp(self, pts: int | None, dts: int | None = None) -> int:
+        """The frame's timestamp: best effort, then made later than the previous one."""
+        guess = self.best_effort(pts, dts)
+        last = self._last
+        if guess is None:
+            self.counts.guessed += 1
+            guess = self.origin if last is None else last + self.step
+        elif last is not None and guess == last:
+            self.counts.shared += 1
+            guess = last + 1
+        elif last is not None and guess < last:
+            self.counts.backwards += 1
+            guess = last + self.step
+        self._last = guess
+        return guess
+
+    def report(self, path: str) -> None:
+        """One warning per kind of repair, saying what was done; no frame was dropped."""
+        counts = self.counts
+        if counts.guessed:
+            log.warning("%s: %d frame(s) had no timestamp; placed one frame after their predecessor",
+                        path, counts.guessed)
+        if counts.shared:
+            log.warning("%s: %d frame(s) shared a timestamp with the frame before; kept in place, "
+                        "one tick later", path, counts.shared)
+        if counts.backwards:
+            log.warning("%s: %d frame(s) were stamped earlier than the frame before (out-of-order pts); "
+                        "kept in decoder order, one frame later", path, counts.backwards)
