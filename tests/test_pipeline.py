@@ -177,7 +177,9 @@ def _audio_only(source: Path, target: Path) -> None:
                 dst.mux(packet)
 
 
-def test_sigint_mid_run_exits_130_without_partial_file(media, tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_mid_run_exits_without_partial_file(media, tmp_path, signum, code):
+    """Ctrl-C, and SIGTERM as docker stop, systemd and batch schedulers send it."""
     video = write_video(tmp_path / "long.mp4", _face_clip(150, seed=1).frames, fps=25, audio="aac")
     out = tmp_path / "out.mp4"
     process = subprocess.Popen([sys.executable, "-m", "vidgpen", "restore", str(video), "-o", str(out),
@@ -189,9 +191,9 @@ def test_sigint_mid_run_exits_130_without_partial_file(media, tmp_path):
         time.sleep(0.05)
     assert partial.exists(), "the run never started writing"
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "Traceback" not in stderr
     assert not out.exists() and not partial.exists()
 

@@ -43,7 +43,7 @@ VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".m
 NOT_VIDEO_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".txt", ".json",
                         ".xml", ".pdf", ".doc", ".docx", ".mp3", ".wav", ".flac", ".aac", ".m4a", ".ogg", ".opus",
                         ".srt", ".ass", ".vtt", ".nfo", ".db", ".ini", ".zip", ".py", ".toml", ".md", ".csv"}
-DONE, FAILED, SKIPPED, PENDING = "done", "failed", "skipped", "pending"
+DONE, FAILED, SKIPPED, PENDING, INTERRUPTED = "done", "failed", "skipped", "pending", "interrupted"
 # A failure of this type is the input's own fault (corrupt, not a video): an unchanged
 # input is not tried again on a rerun; anything else (OOM, a lost worker) is.
 PERMANENT_ERRORS = (InputError.__name__,)
@@ -61,7 +61,7 @@ class FileResult:
     size: int
     mtime: float
     settings: str  # settings_identity() of the run that produced this record
-    status: str  # done | failed (in the manifest); skipped | pending only in a run's summary
+    status: str  # done | failed | interrupted (in the manifest); skipped | pending only in a run's summary
     sha256: str = ""  # content hash of the input, once it was restored
     error: str | None = None  # one line naming the file and the problem
     error_type: str | None = None  # exception class, e.g. InputError
@@ -241,6 +241,9 @@ def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: thre
                 report = run_resumable(Pipeline(config), job.source, job.target, options.resume_segments,
                                        overwrite=True, on_progress=check_cancel)
             result.sha256 = file_sha256(Path(job.source))
+        except _Cancelled:  # the batch was stopped: not the file's fault, redone by the next run
+            result.status, result.error = INTERRUPTED, f"{job.source}: interrupted before it finished"
+            break
         except VidgpenError as exc:
             result.error, result.error_type = str(exc), type(exc).__name__
             break
@@ -330,12 +333,17 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, config: RestoreConfig, op
         partial_path(job.target).unlink(missing_ok=True)
     started = time.perf_counter()
     engine = _run_ray if options.engine == "ray" else _run_local
-    with closing(engine(jobs, config, options)) as results:
-        for result in results:
+    stopped: list[FileResult] = []  # files cut short when the batch stops (Ctrl-C, SIGTERM, an error)
+    try:
+        with closing(engine(jobs, config, options, stopped)) as results:
+            for result in results:
+                manifest.put(result)
+                _count(summary, result)
+                if on_result is not None:
+                    on_result(result)
+    finally:
+        for result in stopped:
             manifest.put(result)
-            _count(summary, result)
-            if on_result is not None:
-                on_result(result)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
 
@@ -351,8 +359,9 @@ def _count(summary: BatchSummary, result: FileResult) -> None:
         summary.failed += 1
 
 
-def _run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
-    """Jobs on a thread pool, results as they finish.
+def _run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions,
+               stopped: list[FileResult]) -> Iterator[FileResult]:
+    """Jobs on a thread pool, results as they finish; those a stop cut short go to ``stopped``.
 
     Threads, not processes: torch, PyAV and OpenCV release the GIL, and the weights are
     loaded once and shared (see vidgpen.models.restorer's cache). The main thread only
@@ -369,6 +378,8 @@ def _run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions) ->
     finally:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
+        stopped += [f.result() for f in running if f.done() and not f.cancelled() and f.exception() is None
+                    and f.result().status == INTERRUPTED]
 
 
 def _import_ray() -> Any:
@@ -394,7 +405,8 @@ class _RayWorker:
         return run_job(job, self._config, self._options)
 
 
-def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> Iterator[FileResult]:
+def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions,
+             stopped: list[FileResult]) -> Iterator[FileResult]:
     """Each file runs as a task on a pool of worker actors; results come back to the driver.
 
     Inputs and outputs must be at the same path on every machine (a shared filesystem).
@@ -416,13 +428,14 @@ def _run_ray(jobs: list[Job], config: RestoreConfig, options: BatchOptions) -> I
         share = 1 / math.ceil(count / slots)
         worker_class = ray.remote(_RayWorker).options(num_gpus=share if gpus else 0, num_cpus=share, max_restarts=0)
         workers = [worker_class.remote(config, options) for _ in range(count)]
-        yield from _dispatch(ray, jobs, workers, lambda: worker_class.remote(config, options))
+        yield from _dispatch(ray, jobs, workers, lambda: worker_class.remote(config, options), stopped)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[], Any]) -> Iterator[FileResult]:
+def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[], Any],
+              stopped: list[FileResult]) -> Iterator[FileResult]:
     """Keep every worker busy with one file; a worker that dies fails its file and is replaced."""
     queue: deque[Job] = deque(jobs)
     running: dict[Any, tuple[Job, Any]] = {}  # object ref → (job, worker)
@@ -455,5 +468,6 @@ def _dispatch(ray: Any, jobs: list[Job], idle: list[Any], new_worker: Callable[[
             ray.wait(list(running), num_returns=len(running), timeout=_RAY_KILL_WAIT_S)
             for job, _ in running.values():
                 partial_path(job.target).unlink(missing_ok=True)
+                stopped.append(job.result(INTERRUPTED, error=f"{job.source}: interrupted before it finished"))
 
 

@@ -1,7 +1,8 @@
 """The ``vidgpen`` command line: one sub-command per job, exit codes users can script on.
 
 Exit codes: 0 done, 2 bad input or usage (one ``error: ...`` line, no traceback unless
-``-v``), 1 failure while processing, 130 interrupted.
+``-v``), 1 failure while processing, 130 interrupted (Ctrl-C), 143 stopped by SIGTERM,
+129 by SIGHUP.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from vidgpen.errors import VidgpenError
+from vidgpen.interrupt import exit_code, stop_signals
 from vidgpen.models.memory import keep_freed_memory
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,15 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     keep_freed_memory()  # before any thread starts, so every thread shares the one tuned heap
     try:
-        return args._handlers[args.command](args)
+        with stop_signals():
+            return args._handlers[args.command](args)
     except VidgpenError as exc:
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_code(exc)
     except Exception as exc:  # a failure while processing: one line unless -v
         if args.verbose:
             raise

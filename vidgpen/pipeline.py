@@ -24,7 +24,7 @@ from vidgpen.errors import ConfigError, InputError, OutputError
 from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import paste_faces
-from vidgpen.faces.paste import paste_of, usable_mask
+from vidgpen.faces.paste import paste_of, refresh_image, usable_mask
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
@@ -297,11 +297,14 @@ class Pipeline:
             return
         cfg = self.config
         pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]
+        frame = work.frame
         changed = paste_faces(
-            work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
-            mask=mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device,
+            frame.image if frame.deep is None else frame.deep, pastes, strength=cfg.strength,
+            template=cfg.template, mask=mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device,
         )
-        work.frame.changed.extend(changed)
+        if frame.deep is not None:
+            refresh_image(frame, changed)
+        frame.changed.extend(changed)
 
 
 def _gather(channel: _Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:

@@ -120,8 +120,9 @@ def paste_faces(
     grain: float = 0.0,
     device: str | None = None,
 ) -> list[Box]:
-    """Blend restored faces into ``image`` (H×W×3 uint8, edited in place); returns the
-    boxes whose pixels may have changed (x0, y0, x1, y1, clipped, end exclusive).
+    """Blend restored faces into ``image`` (H×W×3 uint8, or uint16 for a deep frame, edited
+    in place); returns the boxes whose pixels may have changed (x0, y0, x1, y1, clipped,
+    end exclusive).
 
     ``mask``: "feather" (the template mask) or "parsing" (facexlib ParseNet, optional).
     ``strength`` blends with the unrestored face (0 leaves the frame unchanged);
@@ -236,8 +237,10 @@ def _composite(image: np.ndarray, faces: list[_Face], strength: float) -> list[B
     face = weighted / np.maximum(weight, 1e-12)[..., None]
     if _is_grayscale(target):
         face = np.repeat((face @ np.array([0.299, 0.587, 0.114], np.float32))[..., None], 3, axis=2)
+    peak = float(np.iinfo(image.dtype).max)  # 255, or 65535 for a deep (16-bit) frame
+    face *= peak / 255.0  # the crops are 8-bit; blended in float at the frame's depth
     blended = target.astype(np.float32) * (1 - covered[..., None]) + face * covered[..., None]
-    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(blended), 0, peak).astype(image.dtype)
     target[touched] = out[touched]
     changed = []
     for f in faces:

@@ -102,6 +102,7 @@ def _draw(item: AnalyzedFrame) -> None:
         for x, y in face.landmarks:
             cv2.drawMarker(image, (round(float(x)), round(float(y))), (40, 255, 255), cv2.MARKER_CROSS, 6 * thick, thick)
     item.frame.changed = [(0, 0, image.shape[1], image.shape[0])]
+    item.frame.deep = None  # the drawing is on the 8-bit image: encode that one
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import numpy as np
 
 from vidgpen.errors import VidgpenError
 from vidgpen.faces.blend import FacePaste, parsing_masks
+from vidgpen.io.frames import Box, Frame
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +35,10 @@ def paste_of(restored: np.ndarray, crop: np.ndarray, affine: np.ndarray) -> Face
         return FacePaste(restored, crop, affine)
     original = cv2.resize(crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
     return FacePaste(restored, original, affine * (out_size / in_size))
+
+
+def refresh_image(frame: Frame, boxes: list[Box]) -> None:
+    """Faces of a deep frame are pasted into its 16-bit image; bring them into the 8-bit
+    one too (previews and overlays draw from it), only where the paste changed pixels."""
+    for x0, y0, x1, y1 in boxes:
+        frame.image[y0:y1, x0:x1] = (frame.deep[y0:y1, x0:x1] >> 8).astype(np.uint8)

@@ -1,0 +1,47 @@
+"""Stop a command on SIGTERM and SIGHUP as on Ctrl-C (SIGINT).
+
+``docker stop``, systemd, Kubernetes, Ray and batch schedulers send SIGTERM; closing a
+terminal or an SSH session sends SIGHUP. Python only turns SIGINT into an exception, so
+without this the process dies where it stands and leaves its ``.partial`` output. Here
+each becomes :class:`Interrupted` (a KeyboardInterrupt) in the main thread, so every
+path that cleans up after Ctrl-C (stages stop at the next frame, partial files are
+removed, batch records the file as interrupted) runs for them too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
+# Shell convention: 128 + the signal's number.
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def exit_code(exc: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return EXIT_CODES.get(getattr(exc, "signum", signal.SIGINT), 130)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Interrupted` like Ctrl-C does."""
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
