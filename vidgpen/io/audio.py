@@ -32,6 +32,7 @@ class _Route:
     source: av.stream.Stream
     target: av.stream.Stream
     resampler: av.AudioResampler | None = None  # set when re-encoding: to the encoder's format and frame size
+    next_pts: int | None = None  # where the decoded sound has reached, for frames the decoder leaves unstamped
 
 
 class SideStreams:
@@ -127,6 +128,7 @@ class SideStreams:
         self.feed(None)
         for route in self._routes.values():
             if route.resampler is not None:
+                self._encode(route, route.source.decode(None))  # frames the decoder still holds
                 for frame in route.resampler.resample(None):
                     self._output.mux(route.target.encode(frame))
                 self._output.mux(route.target.encode(None))
@@ -140,8 +142,8 @@ class SideStreams:
 
     def _write(self, packet: av.Packet) -> None:
         route = self._routes[packet.stream.index]
-        offset = round(Fraction(self._shift) / packet.time_base) if self._shift else 0
         if route.resampler is None:
+            offset = round(Fraction(self._shift) / packet.time_base) if self._shift else 0
             if offset:
                 if packet.pts is not None:
                     packet.pts -= offset
@@ -150,9 +152,17 @@ class SideStreams:
             packet.stream = route.target
             self._output.mux(packet)
             return
-        for frame in packet.decode():
-            if frame.pts is not None and offset:
-                frame.pts -= offset
+        self._encode(route, packet.decode())
+
+    def _encode(self, route: _Route, frames: list[av.AudioFrame]) -> None:
+        for frame in frames:
+            if frame.pts is None:  # e.g. the last frame of a WMA decoder's flush
+                frame.pts, frame.time_base = route.next_pts, route.source.time_base
+            if frame.pts is None:
+                continue  # nothing to place it by
+            route.next_pts = frame.pts + round(Fraction(frame.samples, frame.sample_rate) / frame.time_base)
+            if self._shift:
+                frame.pts -= round(Fraction(self._shift) / frame.time_base)
             for chunk in route.resampler.resample(frame):
                 self._output.mux(route.target.encode(chunk))
 

@@ -1,0 +1,137 @@
+"""Every format of the conformance corpus (tests/corpus.py) comes through whole: restored at
+strength 0 into lossless FFV1/MKV it is the decoder's every frame and the source's audio
+packets; restored at strength 1 into the default MP4 it has every frame and all its sound."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from corpus import FORMATS, Format, make, remux_out_of_order
+from gpen_checkpoints import make_gpen_checkpoint
+from media import decoded_frames, plane_bytes
+
+from vidgpen.cli import main
+from vidgpen.io.pixfmt import plain
+from vidgpen.io.reader import open_video
+
+pytestmark = pytest.mark.slow
+DIVX_REMUX = "divx-remux"
+NAMES = [fmt.name for fmt in FORMATS] + [DIVX_REMUX]
+BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("corpus")
+    clips = {}
+    for seed, fmt in enumerate(FORMATS):
+        folder = root / fmt.name
+        folder.mkdir()
+        clips[fmt.name] = make(fmt, folder, seed)
+    clips[DIVX_REMUX] = remux_out_of_order(clips["divx-avi"], root / "divx-remux.mkv")
+    weights = make_gpen_checkpoint(root / "tiny-gpen.pth", size=64)
+    return {"clips": clips, "weights": weights}
+
+
+def _audio(path) -> list[tuple[str, list[str], int, int]]:
+    """Per audio stream: codec, payload digests in order, decoded sample count, rate."""
+    import hashlib
+
+    out = []
+    with av.open(str(path)) as container:
+        for stream in container.streams.audio:
+            out.append((stream.codec_context.codec.canonical_name, [], 0, stream.rate))
+    for index in range(len(out)):
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[index]
+            digests, samples = [], 0
+            for packet in container.demux(stream):
+                if packet.size:
+                    digests.append(hashlib.sha1(bytes(packet)).hexdigest())
+                samples += sum(frame.samples for frame in packet.decode())
+            codec, _, _, rate = out[index]
+            out[index] = (codec, digests, samples, rate)
+    return out
+
+
+def _restore(src, out, weights, *flags: str) -> int:
+    return main(["restore", str(src), "-o", str(out), "--weights", str(weights), "-q", *flags])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_strength_zero_into_ffv1_is_the_decoders_every_frame_and_the_sources_audio(corpus, tmp_path, name):
+    src = corpus["clips"][name]
+    out = tmp_path / "lossless.mkv"
+    code = _restore(src, out, corpus["weights"], "--strength", "0", "--codec", "ffv1", "--detect-every", "25")
+    assert code == 0
+    expected, got = decoded_frames(src), decoded_frames(out)
+    assert len(got) == len(expected)
+    assert got[0].format.name == plain(expected[0].format.name)  # --pix-fmt auto keeps 4:2:2, 10-bit, ...
+    for i, (a, b) in enumerate(zip(expected, got)):
+        assert plane_bytes(a) == plane_bytes(b), f"frame {i} differs"
+    source_audio, output_audio = _audio(src), _audio(out)
+    assert len(output_audio) == len(source_audio)
+    for (codec, digests, samples, _), (out_codec, out_digests, out_samples, _) in zip(source_audio, output_audio):
+        if codec.startswith("wma"):  # PyAV refuses WMA in Matroska: re-encoded, losslessly, to FLAC
+            assert out_codec == "flac" and out_samples == samples
+        else:
+            assert (out_codec, out_digests) == (codec, digests)
+    if name == "mkv-tracks":
+        with av.open(str(out)) as container:
+            assert [s.codec_context.codec.canonical_name for s in container.streams.subtitles] == ["subrip"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_strength_one_into_mp4_keeps_every_frame_and_all_the_sound(corpus, tmp_path, name):
+    src = corpus["clips"][name]
+    out = tmp_path / "restored.mp4"
+    assert _restore(src, out, corpus["weights"], "--detect-every", "5", "--encoder-preset", "ultrafast") == 0
+    with av.open(str(src)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert len(decoded_frames(out)) == frames  # decodes to the end, every frame there
+    source_audio, output_audio = _audio(src), _audio(out)
+    assert len(output_audio) == len(source_audio) >= 1
+    for (_, _, samples, rate), (codec, _, out_samples, out_rate) in zip(source_audio, output_audio):
+        frame = av.Codec(codec if codec != "mp3" else "libmp3lame", "w").frame_size or 1152
+        assert abs(out_samples / out_rate - samples / rate) <= max(frame, 1536) / min(rate, out_rate)
+
+
+def test_reader_keeps_decode_order_with_out_of_order_pts_and_increasing_times(corpus):
+    src = corpus["clips"][DIVX_REMUX]
+    with av.open(str(src)) as container:
+        raw = [(frame.pts, frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+    stamps = [pts for pts, _ in raw]
+    assert stamps != sorted(stamps)  # the file does carry out-of-order pts
+    with open_video(src) as reader:
+        frames = list(reader)
+    assert len(frames) == len(raw)
+    assert all(np.array_equal(f.image, image) for f, (_, image) in zip(frames, raw))  # PyAV's decode order
+    times = [f.time for f in frames]
+    assert all(b > a for a, b in zip(times, times[1:]))
+
+
+def _combing(frames: list[np.ndarray]) -> float:
+    """Mean difference of each row from the mean of its neighbours (the other field):
+    large where fields were shot at different times and the picture moved."""
+    total = 0.0
+    for rgb in frames:
+        luma = rgb.astype(np.float32).mean(-1)
+        total += float(np.abs(luma[1:-1] - (luma[:-2] + luma[2:]) / 2).mean())
+    return total / len(frames)
+
+
+@pytest.mark.parametrize("name", ["dv-avi", "avchd-mts"])
+def test_home_video_preset_deinterlaces_and_keeps_frame_count_and_timing(corpus, tmp_path, name):
+    src = corpus["clips"][name]
+    out = tmp_path / "progressive.mkv"
+    code = _restore(src, out, corpus["weights"], "--preset", "home-video", "--strength", "0", "--codec", "ffv1",
+                    "--detect-every", "25")
+    assert code == 0
+    source, result = decoded_frames(src), decoded_frames(out)
+    assert len(result) == len(source)  # bwdif in send_frame mode: one frame per frame
+    times = [float(f.pts * f.time_base) for f in result]
+    assert times == pytest.approx([i / float(BY_NAME[name].fps) for i in range(len(source))], abs=2e-3)
+    combed = _combing([f.to_ndarray(format="rgb24") for f in source])
+    clean = _combing([f.to_ndarray(format="rgb24") for f in result])
+    assert clean < combed / 2, (combed, clean)
