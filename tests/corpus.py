@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 from conftest import FACES
-from face_clips import load_face, make_clip, smooth_path
+from face_clips import Clip, load_face, make_clip, smooth_path
 from media import BT709_TV
 
 SECONDS = 2
@@ -66,15 +66,24 @@ FORMATS = (
 )
 
 
-def faces(fmt: Format, seed: int = 0) -> list[np.ndarray]:
-    """The clip's RGB frames (display orientation); interlaced formats get twice as many
-    pictures, one per field time, woven in :func:`_weave`."""
-    width, height = fmt.size[::-1] if fmt.rotation in (90, 270) else fmt.size
+def clip(fmt: Format, seed: int = 0) -> Clip:
+    """The clip's RGB frames (display orientation) and the face's motion; interlaced
+    formats get twice as many pictures, one per field time, woven in :func:`_weave`."""
+    width, height = display_size(fmt)
     count = int(SECONDS * fmt.fps) * (2 if fmt.fields else 1)
-    face = load_face(FACES / f"ffhq_0000{seed % 10}.png", int(0.45 * min(width, height)))
+    face = load_face(FACES / f"ffhq_0000{seed % 10}.png", face_size(fmt))
     # Quick motion so field combing is plain to see: a sixth of the width a second.
     path = smooth_path(width / 2, height / 2, dx=width / 10, dy=height / 20, period=count / 2)
-    return make_clip([(face, path)], count, (width, height), seed=seed, codec=None).frames
+    return make_clip([(face, path)], count, (width, height), seed=seed, codec=None)
+
+
+def display_size(fmt: Format) -> tuple[int, int]:
+    return fmt.size[::-1] if fmt.rotation in (90, 270) else fmt.size
+
+
+def face_size(fmt: Format) -> int:
+    """Side of the (square) face photo pasted into the clip, px."""
+    return int(0.45 * min(fmt.size))
 
 
 def _weave(pictures: list[np.ndarray], order: str) -> list[np.ndarray]:
@@ -90,7 +99,7 @@ def _weave(pictures: list[np.ndarray], order: str) -> list[np.ndarray]:
 
 def make(fmt: Format, folder: Path, seed: int = 0) -> Path:
     """Encode the format's clip into ``folder``; returns its path."""
-    pictures = faces(fmt, seed)
+    pictures = clip(fmt, seed).frames
     frames = _weave(pictures, fmt.fields) if fmt.fields else pictures
     if fmt.rotation:
         frames = [np.ascontiguousarray(np.rot90(f, k=fmt.rotation // 90)) for f in frames]  # stored orientation

@@ -7,9 +7,12 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from corpus import FORMATS, Format, make, remux_out_of_order
+import cv2
+from corpus import FORMATS, clip, face_size, make, remux_out_of_order
 from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, plane_bytes
+
+from vidgpen.io.planes import plane_arrays
 
 from vidgpen.cli import main
 from vidgpen.io.pixfmt import plain
@@ -134,3 +137,32 @@ def test_home_video_preset_deinterlaces_and_keeps_frame_count_and_timing(corpus,
     combed = _combing([f.to_ndarray(format="rgb24") for f in source])
     clean = _combing([f.to_ndarray(format="rgb24") for f in result])
     assert clean < combed / 2, (combed, clean)
+
+
+def _face_area(motion: np.ndarray, side: int, shape: tuple[int, int], margin: int = 8) -> np.ndarray:
+    """Where the face photo lands in the frame (from its known motion), grown by ``margin`` px."""
+    area = cv2.warpAffine(np.ones((side, side), np.uint8), motion, shape[::-1])
+    return cv2.dilate(area, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+
+
+def test_ten_bit_source_is_restored_at_ten_bits(corpus, tmp_path):
+    """ProRes 4:2:2 10-bit at strength 1 into FFV1: the output stays yuv422p10le, pixels
+    away from the face are bit-identical, and the face carries 10-bit values."""
+    fmt = BY_NAME["prores-10bit"]
+    src, out = corpus["clips"][fmt.name], tmp_path / "deep.mkv"
+    assert _restore(src, out, corpus["weights"], "--codec", "ffv1") == 0  # detect every frame: the face moves fast
+    motions = clip(fmt, seed=FORMATS.index(fmt)).motions[0]
+    expected, got = decoded_frames(src), decoded_frames(out)
+    assert len(got) == len(expected) and got[0].format.name == "yuv422p10le"
+    changed_luma = []
+    for before, after, motion in zip(expected, got, motions):
+        face = _face_area(motion, face_size(fmt), (fmt.size[1], fmt.size[0]))
+        old, new = plane_arrays(before), plane_arrays(after)
+        assert np.array_equal(old[0][~face], new[0][~face])  # luma, full resolution
+        chroma_face = face[:, ::2] | face[:, 1::2]  # 4:2:2: a chroma sample spans two columns
+        for a, b in zip(old[1:], new[1:]):
+            assert np.array_equal(a[~chroma_face], b[~chroma_face])
+        changed_luma.append(new[0][old[0] != new[0]])
+    values = np.concatenate(changed_luma)
+    assert values.size > 1000  # the faces were restored
+    assert np.unique(values % 4).size == 4  # not 8-bit values scaled by 4

@@ -183,6 +183,21 @@ def test_half_strength_is_halfway(frame_and_faces):
     np.testing.assert_allclose(out[y, x].astype(float), image[y, x] * 0.5, atol=1.0)
 
 
+def test_deep_frame_is_blended_at_its_own_depth(frame_and_faces):
+    """A 16-bit frame (a 10-bit source) keeps its low bits through the paste: the blend
+    is float at 16 bits, not the 8-bit image scaled up (which would give multiples of 257)."""
+    image, affines = frame_and_faces
+    deep = np.full(image.shape, 12345, np.uint16)  # 48.04 in 8-bit terms
+    crop = np.full((S, S, 3), 100, np.uint8)
+    changed = paste_back(deep, [crop], affines[:1], strength=0.5)
+    inside = deep != 12345
+    assert changed and inside.any()
+    assert (deep[inside] % 257 != 0).mean() > 0.99
+    centre = np.round(apply_affine(cv2.invertAffineTransform(affines[0]), [[S / 2, S * 0.55]])[0]).astype(int)
+    x, y = centre
+    assert np.all(np.abs(deep[y, x].astype(float) - (12345 + 25700) / 2) <= 1)
+
+
 def test_grayscale_source_keeps_grayscale_faces(frame_and_faces):
     image, affines = frame_and_faces
     gray = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
