@@ -166,3 +166,19 @@ def test_ten_bit_source_is_restored_at_ten_bits(corpus, tmp_path):
     values = np.concatenate(changed_luma)
     assert values.size > 1000  # the faces were restored
     assert np.unique(values % 4).size == 4  # not 8-bit values scaled by 4
+
+
+@pytest.mark.parametrize(("name", "suffix", "expected"), [
+    ("dv-avi", ".mp4", ["dvvideo 720x576 yuv420p", "bff", "CFR", "re-encode pcm_s16le → aac", "--preset home-video"]),
+    ("mkv-tracks", ".mp4", ["#1 audio", "copy (aac)", "#2 audio", "copy (ac3)", "#3 subtitle", "drop (subrip"]),
+    ("mkv-tracks", ".mkv", ["copy (aac)", "copy (ac3)", "copy (subrip)"]),
+    ("iphone-hevc", ".mp4", ["hevc", "90° (shown 240x320)", "kept (display matrix)", "copy (aac)"]),
+    ("prores-10bit", ".mkv", ["yuv422p10le (10-bit)", "copy (pcm_s24le)", "libx264 yuv420p10le"]),
+])
+def test_inspect_says_what_restore_does_with_each_stream(corpus, capsys, monkeypatch, name, suffix, expected):
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per line
+    code = main(["inspect", str(corpus["clips"][name]), "--suffix", suffix, "--detect-every", "25"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    for fragment in expected:
+        assert fragment in printed, fragment

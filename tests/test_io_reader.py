@@ -196,3 +196,18 @@ def test_truncated_file_decodes_what_is_there(tmp_path: Path) -> None:
         frames = list(reader)
     assert 5 < len(frames) < 30
     assert [f.pts for f in frames] == [f.pts for f in decoded_frames(src)][: len(frames)]
+
+
+def test_frames_sharing_a_timestamp_keep_their_place(tmp_path: Path, caplog) -> None:
+    """A frame stamped like its predecessor is not dropped as damaged: kept in decoder
+    order, one tick later, and the warning says what happened."""
+    images = moving_frames(8, 96, 64)
+    stamps = [0, 40, 80, 80, 120, 160, 160, 200]  # ms
+    src = write_video(tmp_path / "dup.mkv", images, pts=stamps, time_base=Fraction(1, 1000), codec="ffv1")
+    assert [f.pts for f in decoded_frames(src)] == stamps
+    with caplog.at_level(logging.WARNING), open_video(src) as reader:
+        frames = list(reader)
+    assert [f.pts for f in frames] == [0, 40, 80, 81, 120, 160, 161, 200]
+    nearest = [int(np.argmin([_mean_error(f.image, image) for image in images])) for f in frames]
+    assert nearest == list(range(8))  # each frame in its place
+    assert reader.skipped == 0 and "2 frame(s) shared a timestamp" in caplog.text and "damaged" not in caplog.text

@@ -22,9 +22,13 @@ import numpy as np
 
 from vidgpen.commands import add_config_arguments, config_from_args
 from vidgpen.errors import OutputError
+from vidgpen.io.writer import CONTAINERS
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
+    from vidgpen.io.report import MediaReport
 from vidgpen.io.frames import VideoInfo
 
 
@@ -35,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-size", type=int, default=512, metavar="S", help="aligned crop size for the affines (default: %(default)s)")
     add_config_arguments(parser)  # the restore settings, so tracks and ids are the ones restore sees
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --overlay / --json output")
+    parser.add_argument("--suffix", default=".mp4", choices=tuple(CONTAINERS),
+                        help="output container to say what restore does with each stream for (default: %(default)s)")
 
 
 @dataclass
@@ -134,15 +140,27 @@ def _analyzed(reader, analyzer: FaceAnalyzer) -> Iterator[list[AnalyzedFrame]]:
     yield analyzer.flush()
 
 
+def _media_table(path: str, report: MediaReport) -> Table:
+    """The input's streams and what restore does with each, before the long part of the run."""
+    from rich.table import Table
+
+    table = Table("", "source", f"restore → {report.suffix}", title=path)
+    for row in report.rows:
+        table.add_row(*row)
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
+    from vidgpen.io.report import media_report
     from vidgpen.io.reader import open_video
     from vidgpen.io.writer import VideoWriter
 
     cfg = config_from_args(args)
+    console = Console()
     analyzer = make_analyzer(cfg)
     detector = analyzer.detector
     size, template = args.model_size, cfg.template
@@ -152,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end))
         info = reader.info
+        console.print(_media_table(args.input, media_report(info, args.suffix, cfg.codec, cfg.pix_fmt, cfg.deinterlace)))
         # The overlay first: when it cannot be written, no JSON was started.
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
         js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
@@ -178,7 +197,6 @@ def run(args: argparse.Namespace) -> int:
         if js:
             js.write("\n]}\n")
 
-    console = Console()
     t = analyzer.timings
     counts = np.array(per_frame or [0])
     console.print(f"[bold]{args.input}[/]")

@@ -45,6 +45,7 @@ class VideoInfo:
     color_primaries: str | None = None
     color_trc: str | None = None
     interlaced: bool = False
+    field_order: str = "progressive"  # progressive | tff | bff | tb | bt | interlaced (order unknown)
     streams: tuple[StreamInfo, ...] = ()
     start_time: float = 0.0  # seconds: the video stream's first timestamp; Frame.time, start and end count from it
 

@@ -18,8 +18,8 @@ from vidgpen.errors import InputError
 from vidgpen.io.colour import PRIMARIES, RANGES, SPACES, TRANSFERS, tag_name
 from vidgpen.io.frames import StreamInfo, VideoInfo
 
-# AVFieldOrder values other than unknown (0) and progressive (1).
-_INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}
+# AVFieldOrder values other than unknown (0) and progressive (1), by FFmpeg's names.
+_FIELD_ORDERS = {2: "tff", 3: "bff", 4: "tb", 5: "bt"}
 # Packets read while looking for the first frame (its side data holds the rotation).
 _PROBE_PACKETS = 64
 
@@ -56,9 +56,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         duration = _duration(container, stream)
         first = _first_frame(container, stream)
         pix_fmt = first.format.name if first is not None else (ctx.pix_fmt or "yuv420p")
-        interlaced = ctx.field_order in _INTERLACED_FIELD_ORDERS or bool(
-            first is not None and first.interlaced_frame
-        )
+        interlaced = ctx.field_order in _FIELD_ORDERS or bool(first is not None and first.interlaced_frame)
         frame_count = stream.frames or (round(duration * fps) if duration else None)
         return VideoInfo(
             path=str(path),
@@ -78,9 +76,19 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             color_primaries=tag_name(PRIMARIES, ctx.color_primaries),
             color_trc=tag_name(TRANSFERS, ctx.color_trc),
             interlaced=interlaced,
+            field_order=_field_order(ctx, interlaced),
             start_time=float(stream.start_time * time_base) if stream.start_time else 0.0,
             streams=tuple(_stream_info(s) for s in container.streams if s.type in ("audio", "subtitle", "data")),
         )
+
+
+def _field_order(ctx: av.codec.context.CodecContext, interlaced: bool) -> str:
+    if ctx.field_order in _FIELD_ORDERS:
+        return _FIELD_ORDERS[ctx.field_order]
+    if not interlaced:
+        return "progressive"
+    # DV does not signal its order: IEC 61834 puts the bottom field first (PAL and NTSC).
+    return "bff" if ctx.codec.canonical_name == "dvvideo" else "interlaced"
 
 
 def _reason(exc: av.FFmpegError) -> str:
