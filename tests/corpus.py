@@ -38,6 +38,7 @@ class Format:
     fields: str | None = None  # "bff"/"tff": each frame's two fields shot 1/(2 fps) apart
     subtitles: bool = False
     tags: dict[str, int] = field(default_factory=dict)
+    timecode: str | None = None  # a QuickTime timecode (tmcd) track starting here
 
 
 FORMATS = (
@@ -60,7 +61,7 @@ FORMATS = (
            video_options={"preset": "ultrafast", "x265-params": "log-level=error"}, rotation=90, tags=BT709_TV),
     Format("huffyuv-422", "vhs.avi", "huffyuv", "yuv422p", (320, 240), ("pcm_s16le",)),
     Format("prores-10bit", "scan.mov", "prores_ks", "yuv422p10le", (320, 240), ("pcm_s24le",),
-           video_options={"profile": "2"}, fps=Fraction(24)),
+           video_options={"profile": "2"}, fps=Fraction(24), timecode="01:00:00:00"),
     Format("mkv-tracks", "film.mkv", "libx264", "yuv420p", (320, 240), ("aac", "ac3"),
            video_options={"preset": "veryfast"}, subtitles=True),
 )
@@ -139,6 +140,8 @@ def _video_stream(out: av.container.OutputContainer, fmt: Format) -> av.video.st
         video.codec_context.max_b_frames = int(fmt.video_options["bf"])
     if fmt.rotation:
         video.set_display_rotation(-fmt.rotation)
+    if fmt.timecode:
+        video.metadata["timecode"] = fmt.timecode  # the mov muxer writes it as a tmcd track
     return video
 
 

@@ -173,7 +173,8 @@ def test_ten_bit_source_is_restored_at_ten_bits(corpus, tmp_path):
     ("mkv-tracks", ".mp4", ["#1 audio", "copy (aac)", "#2 audio", "copy (ac3)", "#3 subtitle", "drop (subrip"]),
     ("mkv-tracks", ".mkv", ["copy (aac)", "copy (ac3)", "copy (subrip)"]),
     ("iphone-hevc", ".mp4", ["hevc", "90° (shown 240x320)", "kept (display matrix)", "copy (aac)"]),
-    ("prores-10bit", ".mkv", ["yuv422p10le (10-bit)", "copy (pcm_s24le)", "libx264 yuv420p10le"]),
+    ("prores-10bit", ".mkv", ["yuv422p10le (10-bit)", "copy (pcm_s24le)", "libx264 yuv420p10le",
+                              "data", "timecode", "drop (timecode"]),
 ])
 def test_inspect_says_what_restore_does_with_each_stream(corpus, capsys, monkeypatch, name, suffix, expected):
     monkeypatch.setenv("COLUMNS", "200")  # one table row per line

@@ -21,6 +21,8 @@ from media import (
 )
 
 from vidgpen.errors import ConfigError, InputError, OutputError
+from vidgpen.io.frames import VideoInfo
+from vidgpen.io.pixfmt import auto_pix_fmt, depth
 from vidgpen.io.planes import plane_arrays
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output, partial_path
@@ -275,3 +277,21 @@ def test_a_writer_given_no_frames_leaves_no_file(clip: Path, tmp_path: Path) -> 
         with VideoWriter(target, probe(clip)):
             pass
     assert not target.exists() and not partial_path(target).exists()
+
+
+@pytest.mark.parametrize(("codec", "source", "expected"), [
+    ("libx264", "yuv422p", "yuv420p"),  # delivery: what every player decodes
+    ("libx264", "yuv422p10le", "yuv420p10le"),  # ... at 10 bits for a 10-bit source
+    ("libx265", "yuv420p10le", "yuv420p10le"),
+    ("libvpx-vp9", "yuv420p10le", "yuv420p"),  # this build's VP9 encodes no 10-bit
+    ("ffv1", "yuv422p", "yuv422p"),  # archival: the source's own format
+    ("ffv1", "yuv411p", "yuv411p"),  # NTSC DV
+    ("ffv1", "yuvj420p", "yuv420p"),  # MJPEG: the same planes, full range carried by the tag
+    ("ffv1", "yuv422p10le", "yuv422p10le"),
+    ("prores_ks", "yuv420p", "yuv422p10le"),  # nearest ProRes holds: nothing lost
+    ("huffyuv", "yuv420p", "yuv422p"),
+])
+def test_pix_fmt_auto(codec, source, expected):
+    info = VideoInfo(path="x", container="x", width=64, height=64, fps=Fraction(25), time_base=Fraction(1, 25),
+                     duration=1.0, frame_count=25, rotation=0, codec="x", pix_fmt=source, bit_depth=depth(source))
+    assert auto_pix_fmt(codec, info) == expected

@@ -16,7 +16,6 @@ import av
 from vidgpen.io.frames import VideoInfo
 
 AUTO = "auto"
-DELIVERY_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc", "hevc_nvenc")
 ARCHIVAL_CODECS = ("ffv1", "prores_ks", "prores", "huffyuv", "ffvhuff", "dnxhd")
 # Planar YUV or gray, little-endian, no alpha: the writer patches these plane by plane.
 _PATCHABLE = re.compile(r"^(yuv(420|422|444|411|410|440)p|gray)((9|10|12|14|16)le)?$")
@@ -48,7 +47,7 @@ def auto_pix_fmt(codec: str, info: VideoInfo) -> str:
     """What ``--pix-fmt auto`` means for ``codec`` and this source (see the module doc)."""
     supported = _encodable(codec)
     deep = info.bit_depth > 8
-    if codec not in ARCHIVAL_CODECS:
+    if codec not in ARCHIVAL_CODECS:  # delivery: x264, x265, VP9, AV1, NVENC
         wide = "yuv420p10le"
         return wide if deep and (supported is None or wide in supported) else "yuv420p"
     source = plain(info.pix_fmt)

@@ -128,9 +128,11 @@ def _first_frame(container: av.container.InputContainer, stream: av.video.stream
 
 
 def _data_codec(stream: av.stream.Stream) -> str:
-    """A data stream's name: QuickTime timecode tracks say "tmcd", others their tag."""
-    tag = (stream.codec_tag or "").strip("\x00 ")
-    return "timecode" if tag == "tmcd" else tag or "unknown"
+    """A data stream's name (PyAV gives data streams no codec): QuickTime timecode tracks
+    carry their start timecode in the metadata."""
+    if "timecode" in stream.metadata:
+        return "timecode"
+    return stream.name or "unknown"
 
 
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
