@@ -47,7 +47,7 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--mask": ("mask", str, "feather | parsing"),
     "--grain": ("grain", float, "0..1: put this share of the original's film grain back on restored faces"),
     "--decoder": ("decoder", str, "pyav | decord"),
-    "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | h264_nvenc | hevc_nvenc"),
+    "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | prores_ks | dnxhd | h264_nvenc | hevc_nvenc"),
     "--crf": ("crf", int, "encoder quality (lower is better)"),
     "--encoder-preset": ("encoder_preset", str, "encoder speed preset, e.g. medium"),
     "--pix-fmt": ("pix_fmt", str, "auto (default: yuv420p, or yuv420p10le for a 10-bit source, for delivery codecs; "

@@ -29,7 +29,7 @@ __all__ = ["CODECS", "CONTAINERS", "VideoWriter", "check_output"]
 log = logging.getLogger(__name__)
 
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm"}
-CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1", "h264_nvenc", "hevc_nvenc")
+CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1", "prores_ks", "dnxhd", "h264_nvenc", "hevc_nvenc")
 # Encoders that reject odd frame sizes in chroma-subsampled formats.
 _EVEN_SIZE_CODECS = {"libx264", "libx265", "h264_nvenc", "hevc_nvenc"}
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -137,9 +137,10 @@ class VideoWriter:
         if codec not in av.codecs_available:
             raise OutputError(f"{self.path}: codec {codec!r} is not available in this FFmpeg build")
         if codec not in self._output.supported_codecs:
+            fits = [c for c in CODECS if c in self._output.supported_codecs]
             raise OutputError(
                 f"{self.path}: a {self.path.suffix} file cannot hold {codec} video "
-                f"(use .mkv, or a codec the {container_format} format supports)"
+                f"(use one of {', '.join(fits)}, or another container)"
             )
         if codec == "libsvtav1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its config on stderr otherwise
