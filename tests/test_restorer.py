@@ -46,6 +46,15 @@ def test_shapes_dtype_range_and_rounding(model):
     assert (out.astype(int) > np.floor(y)).any()
 
 
+def test_precise_output_is_the_unrounded_faces(model):
+    """For frames deeper than 8 bits: float32 in [0, 255] that rounds to the uint8 output."""
+    restorer, faces = FaceRestorer(model, device="cpu", batch_size=3), _faces(4)
+    precise = restorer.restore(faces, precise=True)
+    assert precise.dtype == np.float32 and precise.min() >= 0 and precise.max() <= 255
+    assert np.array_equal(np.rint(precise).astype(np.uint8), restorer.restore(faces))
+    assert (precise != np.rint(precise)).mean() > 0.9  # carries what 8 bits would round away
+
+
 def test_batch_of_one_equals_batch_of_several(model):
     faces = _faces(5)
     together = FaceRestorer(model, device="cpu", batch_size=4).restore(faces)

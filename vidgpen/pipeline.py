@@ -24,7 +24,7 @@ from vidgpen.errors import ConfigError, InputError, OutputError
 from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import paste_faces
-from vidgpen.faces.paste import paste_of, refresh_image, usable_mask
+from vidgpen.faces.paste import paste_of, refresh_image, restored_faces, usable_mask
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
@@ -287,8 +287,9 @@ class Pipeline:
                 by_size.setdefault(job.size, []).append(job)
         for size, jobs in by_size.items():
             restorer = restorers.get(size)
+            precise = any(work.frame.deep is not None for work in batch)
             with times.timed("restore"):
-                out = restorer.restore(np.stack([job.crop for job in jobs]))
+                out = restored_faces(restorer, np.stack([job.crop for job in jobs]), precise)
             for job, face in zip(jobs, out):
                 job.restored = face
 

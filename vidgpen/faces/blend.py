@@ -64,7 +64,8 @@ def _paste_region(affine: np.ndarray, size: int, shape: tuple[int, int]) -> Box 
 
 
 def match_colors(restored: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Shift the restored crop's Lab mean/std under the mask to the original's."""
+    """Shift the restored crop's Lab mean/std under the mask to the original's (the
+    restored crop is uint8, or float32 in [0, 255])."""
     w = mask.astype(np.float64)[..., None]
     total = max(float(w.sum()), 1e-6)
     lab_r = cv2.cvtColor(restored.astype(np.float32) / 255, cv2.COLOR_RGB2LAB).astype(np.float64)
@@ -74,7 +75,7 @@ def match_colors(restored: np.ndarray, original: np.ndarray, mask: np.ndarray) -
     std_o = np.sqrt(((lab_o - mean_o) ** 2 * w).sum((0, 1)) / total)
     matched = ((lab_r - mean_r) / std_r * std_o + mean_o).astype(np.float32)
     rgb = cv2.cvtColor(matched, cv2.COLOR_LAB2RGB) * 255
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+    return _like(restored, rgb)
 
 
 def restore_grain(restored: np.ndarray, original: np.ndarray, affine: np.ndarray, amount: float) -> np.ndarray:
@@ -89,7 +90,15 @@ def restore_grain(restored: np.ndarray, original: np.ndarray, affine: np.ndarray
     orig = original.astype(np.float32)
     residual = orig - cv2.GaussianBlur(orig, (0, 0), max(1.0, 1.5 * scale))
     out = restored.astype(np.float32) + amount * residual
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return _like(restored, out)
+
+
+def _like(restored: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` in the restored crop's kind: uint8, or float32 in [0, 255] (unrounded,
+    for deep frames)."""
+    if restored.dtype == np.uint8:
+        return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return np.clip(values, 0, 255).astype(np.float32)
 
 
 def _is_grayscale(region: np.ndarray) -> bool:

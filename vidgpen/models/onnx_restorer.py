@@ -102,17 +102,17 @@ class OnnxRestorer:
         """The providers the session really uses (CUDA may have fallen back to CPU)."""
         return self.session.get_providers()
 
-    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 RGB N×size×size×3 → uint8 RGB N×out×out×3."""
-        return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
+    def restore(self, faces: np.ndarray | torch.Tensor, precise: bool = False) -> np.ndarray:
+        """uint8 RGB N×size×size×3 → uint8 RGB N×out×out×3 (``precise``: float32, unrounded)."""
+        return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run, precise)
 
-    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
+    def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
         x = faces_to_input(chunk.cpu()).contiguous().numpy()
         count = len(x)
         if self._fixed_batch is not None and count < self._fixed_batch:
             x = np.concatenate([x, np.zeros((self._fixed_batch - count, *x.shape[1:]), x.dtype)])
         y = self.session.run([self._output], {self._input: x})[0][:count]
-        return output_to_faces(torch.from_numpy(y))
+        return output_to_faces(torch.from_numpy(y), precise)
 
 
 def _hashable(providers: Sequence[Provider]) -> tuple:

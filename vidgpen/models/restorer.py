@@ -32,7 +32,9 @@ class Restorer(Protocol):
 
     ``size``: the side of the aligned faces to feed in. ``restore(faces)`` takes uint8 RGB
     N×size×size×3 and returns uint8 RGB N×out×out×3, where out is usually ``size`` but
-    larger for super-resolution models (scale paste-back by ``out / size``).
+    larger for super-resolution models (scale paste-back by ``out / size``). vidgpen's
+    restorers also take ``precise=True``: float32 RGB in [0, 255], not rounded, for
+    frames deeper than 8 bits.
     """
 
     @property
@@ -112,14 +114,15 @@ class FaceRestorer:
         """Output face side (> ``size`` only for super-resolution layouts)."""
         return self.model.size
 
-    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3."""
+    def restore(self, faces: np.ndarray | torch.Tensor, precise: bool = False) -> np.ndarray:
+        """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3
+        (``precise``: float32 in [0, 255], unrounded)."""
         with torch.inference_mode():
-            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
+            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run, precise)
 
-    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
+    def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
         x = faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
-        return output_to_faces(self.forward(x))
+        return output_to_faces(self.forward(x), precise)
 
 
 def load_restorer(
@@ -148,20 +151,22 @@ def restore_in_chunks(
     size: int,
     out_size: int,
     batch_size: int,
-    run: Callable[[torch.Tensor], torch.Tensor],
+    run: Callable[[torch.Tensor, bool], torch.Tensor],
+    precise: bool = False,
 ) -> np.ndarray:
     """Check uint8 RGB N×size×size×3 faces and map them through ``run`` ``batch_size`` at a time.
 
-    ``run`` takes a uint8 chunk (a view of the input, on its device) and returns uint8
-    RGB NHWC faces. Every runtime shares this so chunking and validation cannot drift.
+    ``run(chunk, precise)`` takes a uint8 chunk (a view of the input, on its device) and
+    returns RGB NHWC faces, uint8 or (``precise``) float32 in [0, 255]. Every runtime
+    shares this so chunking and validation cannot drift.
     """
     batch = torch.as_tensor(faces)
     if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
         raise ValueError(f"faces must be uint8 N×{size}×{size}×3, got {batch.dtype} {tuple(batch.shape)}")
-    out = np.empty((batch.shape[0], out_size, out_size, 3), dtype=np.uint8)
+    out = np.empty((batch.shape[0], out_size, out_size, 3), dtype=np.float32 if precise else np.uint8)
     for start in range(0, batch.shape[0], batch_size):
         chunk = batch[start : start + batch_size]
-        out[start : start + len(chunk)] = run(chunk).cpu().numpy()
+        out[start : start + len(chunk)] = run(chunk, precise).cpu().numpy()
     return out
 
 
@@ -170,10 +175,12 @@ def faces_to_input(faces: torch.Tensor) -> torch.Tensor:
     return faces.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
-def output_to_faces(output: torch.Tensor) -> torch.Tensor:
-    """GPEN's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and rounded."""
+def output_to_faces(output: torch.Tensor, precise: bool = False) -> torch.Tensor:
+    """GPEN's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and
+    rounded; ``precise``: float32 in [0, 255], not rounded (for frames deeper than 8 bits)."""
     y = output.float().clamp(-1.0, 1.0)  # not in place: a compiled forward's output is its graph's buffer
-    return ((y + 1.0) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1)
+    rgb = ((y + 1.0) * 127.5).permute(0, 2, 3, 1)
+    return rgb if precise else rgb.round().to(torch.uint8)
 
 
 def shared_per_file(load: Callable[..., T]) -> Callable[..., T]:
