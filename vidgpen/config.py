@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -20,6 +21,7 @@ from vidgpen.errors import ConfigError
 from vidgpen.faces.align import TEMPLATES as ALIGN_TEMPLATES
 from vidgpen.faces.blend import MASKS
 from vidgpen.faces.detect import DETECTORS
+from vidgpen.io.backends import BACKENDS, EncoderBackend
 from vidgpen.io.reader import DECODERS, DEINTERLACERS
 
 
@@ -68,6 +70,9 @@ class RestoreConfig:
     crf: int = 18
     encoder_preset: str = "medium"
     pix_fmt: str = "yuv420p"
+    encoder_backend: str = "pyav"  # pyav (PyAV's bundled FFmpeg, in-process) | ffmpeg (an external ffmpeg binary)
+    ffmpeg: str | None = None  # the binary for encoder_backend = "ffmpeg" (default: $VIDGPEN_FFMPEG, then PATH)
+    ffmpeg_args: str = ""  # extra ffmpeg output options for encoder_backend = "ffmpeg", e.g. "-tune film"
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     queue_size: int = 16  # frames held between two stages
@@ -91,6 +96,11 @@ class RestoreConfig:
         choice("deinterlace", DEINTERLACE)
         choice("dtype", DTYPES)
         choice("decoder", DECODERS)
+        choice("encoder_backend", BACKENDS)
+        try:
+            shlex.split(self.ffmpeg_args)
+        except ValueError as exc:
+            raise bad("ffmpeg_args", f"{self.ffmpeg_args!r} cannot be split into options ({exc})") from None
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
         for key in ("strength", "grain"):
@@ -119,6 +129,11 @@ class RestoreConfig:
     def deinterlace_filter(self) -> str | None:
         """What the reader takes: None for "off", else the filter mode."""
         return None if self.deinterlace == "off" else self.deinterlace
+
+    @property
+    def encoder(self) -> EncoderBackend:
+        """What the writer seam (vidgpen.io.backends) takes."""
+        return EncoderBackend(self.encoder_backend, self.ffmpeg, tuple(shlex.split(self.ffmpeg_args)))
 
     def face_ids(self) -> list[int]:
         return [int(part) for part in self.faces.split(",") if part.strip()]

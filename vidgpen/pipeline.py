@@ -27,6 +27,7 @@ from vidgpen.faces.blend import paste_faces
 from vidgpen.faces.paste import paste_of, usable_mask
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
+from vidgpen.io.backends import check_backend, open_writer
 from vidgpen.io.writer import VideoWriter, check_output
 from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.choice import RestorerSet
@@ -158,6 +159,8 @@ class Pipeline:
         if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
             raise InputError(f"{input}: --start {cfg.start:g} s is past the end of the video ({info.duration:.2f} s)")
         check_output(input, output, overwrite=overwrite)
+        check_backend(output, info, cfg.encoder, codec=cfg.codec, crf=cfg.crf, preset=cfg.encoder_preset,
+                      pix_fmt=cfg.pix_fmt)
         if preview is not None:
             if Path(preview).resolve() == Path(output).resolve():
                 raise OutputError(f"{preview}: the preview must be another file than the output")
@@ -340,14 +343,15 @@ class _writers:
     def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool,
                  copy_streams: bool = True):
         options = dict(codec=cfg.codec, crf=cfg.crf, preset=cfg.encoder_preset, pix_fmt=cfg.pix_fmt,
-                       start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
-        self._writer = VideoWriter(output, info, **options)
+                       start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams,
+                       backend=cfg.encoder)
+        self._writer = open_writer(output, info, **options)
         self._preview = None
         if preview is not None:
             width, height = info.display_size
             side_info = replace(info, width=2 * width, height=height + height % 2, rotation=0)
             try:
-                self._preview = VideoWriter(str(preview), side_info, **options)
+                self._preview = open_writer(str(preview), side_info, **options)
             except BaseException as exc:
                 self._writer.__exit__(type(exc), exc, exc.__traceback__)  # drops its partial file
                 raise
