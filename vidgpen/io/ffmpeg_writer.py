@@ -18,6 +18,7 @@ import contextlib
 import functools
 import io
 import logging
+import re
 import subprocess
 import tempfile
 import threading
@@ -136,7 +137,7 @@ class _FfmpegPipe:
         self._reader.join(timeout=_KILL_WAIT_S)
         lines = list(self._tail)
         log.info("%s: ffmpeg exited with %s:\n  %s", self._label, code, "\n  ".join(lines) or "(no output)")
-        errors = [line for line in lines if line.startswith(("[error]", "[fatal]", "[panic]"))]
+        errors = [line for line in lines if re.search(r"\[(error|fatal|panic)\]", line)]
         reason = (errors or lines or ["no output"])[0]
         return _FfmpegFailed(f"{self._label}: ffmpeg failed (exit {code}): {reason} (run with -v for its output)")
 
