@@ -20,7 +20,16 @@ import pytest
 from conftest import FACES
 from face_clips import load_face, make_clip, smooth_path
 from gpen_checkpoints import make_gpen_checkpoint
-from media import BT709_TV, decoded_frames, frame_times, moving_frames, packet_digests, plane_bytes, write_video
+from media import (
+    BT709_TV,
+    decoded_frames,
+    frame_times,
+    moving_frames,
+    packet_digests,
+    plane_bytes,
+    with_subtitles,
+    write_video,
+)
 
 from vidgpen import RestoreConfig
 from vidgpen.batch import BatchOptions, run_batch
@@ -81,6 +90,14 @@ def test_writer_keeps_vfr_times_rotation_colour_and_audio(tmp_path):
     assert packet_digests(tmp_path / "ffmpeg.mp4") == packet_digests(src)  # audio: same bytes, same times
     for a, b in zip(_rgb(tmp_path / "pyav.mp4"), _rgb(tmp_path / "ffmpeg.mp4"), strict=True):
         assert _psnr(a, b) > 40  # libx264 on both sides, crf 18: within encoder tolerance
+
+
+def test_text_subtitles_nut_cannot_carry_are_left_out_with_the_pyav_rules_warning(tmp_path, caplog):
+    src = with_subtitles(write_video(tmp_path / "v.mkv", moving_frames(12)), tmp_path / "s.mkv")
+    with caplog.at_level(logging.WARNING):
+        _copy(src, tmp_path / "out.mkv", "ffmpeg", codec="ffv1")
+    assert "subtitle stream #1 (subrip) cannot be stored in a matroska (piped to ffmpeg as NUT) file" in caplog.text
+    assert probe(tmp_path / "out.mkv").streams == () and frame_times(tmp_path / "out.mkv") == frame_times(src)
 
 
 def test_restore_with_ffmpeg_backend_matches_pyav_backend(media, tmp_path):

@@ -131,6 +131,11 @@ class RestoreConfig:
         return None if self.deinterlace == "off" else self.deinterlace
 
     @property
+    def encoding(self) -> dict[str, Any]:
+        """The encoder arguments both writers take."""
+        return {"codec": self.codec, "crf": self.crf, "preset": self.encoder_preset, "pix_fmt": self.pix_fmt}
+
+    @property
     def encoder(self) -> EncoderBackend:
         """What the writer seam (vidgpen.io.backends) takes."""
         return EncoderBackend(self.encoder_backend, self.ffmpeg, tuple(shlex.split(self.ffmpeg_args)))
