@@ -25,12 +25,12 @@ from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, TrackedFace, make_analyzer
 from vidgpen.faces.blend import paste_faces
 from vidgpen.faces.paste import paste_of, usable_mask
+from vidgpen.io.backends import check_backend, open_writer
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
-from vidgpen.io.backends import check_backend, open_writer
 from vidgpen.io.writer import VideoWriter, check_output
-from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.choice import RestorerSet
+from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.restorer import Restorer
 from vidgpen.stats import StageTimes, peak_rss_mb
 

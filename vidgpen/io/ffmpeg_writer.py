@@ -22,9 +22,9 @@ import re
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
