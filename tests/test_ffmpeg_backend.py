@@ -35,7 +35,7 @@ from vidgpen import RestoreConfig
 from vidgpen.batch import BatchOptions, run_batch
 from vidgpen.cli import main
 from vidgpen.errors import ConfigError, OutputError
-from vidgpen.io.backends import EncoderBackend, open_writer
+from vidgpen.io.backends import open_writer
 from vidgpen.io.ffmpeg_tool import ENV_VAR, find_ffmpeg
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import partial_path
@@ -64,7 +64,7 @@ def media(tmp_path_factory):
 
 
 def _copy(src: Path, out: Path, backend: str, **options) -> None:
-    with open_video(src) as reader, open_writer(out, reader.info, EncoderBackend(backend), **options) as writer:
+    with open_video(src) as reader, open_writer(out, reader.info, backend=backend, **options) as writer:
         for frame in reader:
             writer.write(frame)
 
@@ -195,7 +195,7 @@ def test_config_checks_backend_and_args():
         RestoreConfig(encoder_backend="gstreamer")
     with pytest.raises(ConfigError, match="ffmpeg_args"):
         RestoreConfig(ffmpeg_args='-metadata title="unclosed')
-    assert RestoreConfig(ffmpeg_args="-tune film -g 48").encoder.args == ("-tune", "film", "-g", "48")
+    assert RestoreConfig(ffmpeg_args="-tune film -g 48").encoding["ffmpeg_args"] == ("-tune", "film", "-g", "48")
 
 
 # --- ffmpeg stopping, or being stopped ---------------------------------------------------
@@ -209,7 +209,7 @@ def test_ffmpeg_dying_mid_run_is_one_error_and_no_file(tmp_path):
     src = write_video(tmp_path / "src.mp4", moving_frames(40), audio="aac")
     out = tmp_path / "out.mp4"
     with pytest.raises(OutputError, match=r"out.mp4: ffmpeg failed \(exit -9\)"):
-        with open_video(src) as reader, open_writer(out, reader.info, EncoderBackend("ffmpeg")) as writer:
+        with open_video(src) as reader, open_writer(out, reader.info, backend="ffmpeg") as writer:
             for frame in reader:
                 writer.write(frame)
                 if frame.index == 5:

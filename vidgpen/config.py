@@ -21,7 +21,7 @@ from vidgpen.errors import ConfigError
 from vidgpen.faces.align import TEMPLATES as ALIGN_TEMPLATES
 from vidgpen.faces.blend import MASKS
 from vidgpen.faces.detect import DETECTORS
-from vidgpen.io.backends import BACKENDS, EncoderBackend
+from vidgpen.io.names import ENCODER_BACKENDS
 from vidgpen.io.reader import DECODERS, DEINTERLACERS
 
 
@@ -96,7 +96,7 @@ class RestoreConfig:
         choice("deinterlace", DEINTERLACE)
         choice("dtype", DTYPES)
         choice("decoder", DECODERS)
-        choice("encoder_backend", BACKENDS)
+        choice("encoder_backend", ENCODER_BACKENDS)
         try:
             shlex.split(self.ffmpeg_args)
         except ValueError as exc:
@@ -132,13 +132,10 @@ class RestoreConfig:
 
     @property
     def encoding(self) -> dict[str, Any]:
-        """The encoder arguments both writers take."""
-        return {"codec": self.codec, "crf": self.crf, "preset": self.encoder_preset, "pix_fmt": self.pix_fmt}
-
-    @property
-    def encoder(self) -> EncoderBackend:
-        """What the writer seam (vidgpen.io.backends) takes."""
-        return EncoderBackend(self.encoder_backend, self.ffmpeg, tuple(shlex.split(self.ffmpeg_args)))
+        """The encoder arguments of either writer (vidgpen.io.backends.open_writer)."""
+        return {"codec": self.codec, "crf": self.crf, "preset": self.encoder_preset, "pix_fmt": self.pix_fmt,
+                "backend": self.encoder_backend, "ffmpeg": self.ffmpeg,
+                "ffmpeg_args": tuple(shlex.split(self.ffmpeg_args))}
 
     def face_ids(self) -> list[int]:
         return [int(part) for part in self.faces.split(",") if part.strip()]

@@ -159,7 +159,7 @@ class Pipeline:
         if cfg.start is not None and info.duration is not None and cfg.start >= info.duration:
             raise InputError(f"{input}: --start {cfg.start:g} s is past the end of the video ({info.duration:.2f} s)")
         check_output(input, output, overwrite=overwrite)
-        check_backend(output, info, cfg.encoder, **cfg.encoding)
+        check_backend(output, info, **cfg.encoding)
         if preview is not None:
             if Path(preview).resolve() == Path(output).resolve():
                 raise OutputError(f"{preview}: the preview must be another file than the output")
@@ -341,8 +341,7 @@ class _writers:
 
     def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool,
                  copy_streams: bool = True):
-        options = dict(**cfg.encoding, start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams,
-                       backend=cfg.encoder)
+        options = dict(**cfg.encoding, start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
         self._writer = open_writer(output, info, **options)
         self._preview = None
         if preview is not None:

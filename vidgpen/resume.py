@@ -87,7 +87,7 @@ def run_resumable(
         raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
     info = probe(input)
     check_output(input, output, overwrite=overwrite)
-    check_backend(output, info, cfg.encoder, **cfg.encoding)  # before the parts folder exists
+    check_backend(output, info, **cfg.encoding)  # before the parts folder exists
     if info.duration is None:
         raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
     span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
