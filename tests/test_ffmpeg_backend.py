@@ -40,7 +40,7 @@ from vidgpen.io.ffmpeg_tool import ENV_VAR, find_ffmpeg
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import partial_path
 from vidgpen.pipeline import Pipeline
-from vidgpen.resume import run_resumable
+from vidgpen.pipeline.segments import run_resumable
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 # Irregular frame steps in 1/25 s: a VFR clip.
