@@ -42,7 +42,7 @@ __all__ = ["FfmpegWriter", "trial_encode"]
 
 log = logging.getLogger(__name__)
 
-PIPE_SHIFT_S = 10
+PIPE_SHIFT_S = 10  # seconds the pipe's timeline runs late; more than any priming or negative start
 _STDERR_LINES = 40  # ffmpeg's last lines kept for the error message and the -v log
 _KILL_WAIT_S = 10
 _FILTER_OPTIONS = ("-vf", "-filter:v", "-filter:v:0", "-filter_complex")
@@ -66,18 +66,20 @@ class _FfmpegPipe:
         self._label = label
         self._tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
         log.debug("running %s", subprocess.list2cmdline(command))
+        self._fit = av.open(io.BytesIO(), "w", format=final_format)  # never written: only asked what fits
         try:  # its own session: Ctrl-C reaches vidgpen, which then stops ffmpeg itself
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
+            self._fit.close()
             raise OutputError(f"{label}: cannot start {command[0]} ({exc})") from exc
         self._reader = threading.Thread(target=self._read_stderr, name="vidgpen-ffmpeg-stderr", daemon=True)
         self._reader.start()
-        self._fit = av.open(io.BytesIO(), "w", format=final_format)  # never written: only asked what fits
         try:
             self._pipe = av.open(f"pipe:{self._process.stdin.fileno()}", "w", format="nut")
         except BaseException:
             self._process.kill()
+            self._fit.close()
             raise
         self.format = SimpleNamespace(name=f"{final_format} (piped to ffmpeg as NUT)")
         self._closed = False
