@@ -50,9 +50,12 @@ class SideStreams:
         self._output = output
         self._input = open_input(info.path) if info.streams else None
         self._routes: dict[int, _Route] = {}
+        # The ffmpeg backend's pipe is named "mp4 (piped to ffmpeg as NUT)" and answers
+        # supported_codecs for the final container and the pipe both.
+        container = output.format.name.split(" ")[0]
         try:
-            for plan in routes(info.streams, output.format.name):
-                warn(info.path, plan, output.format.name)
+            for plan in routes(info.streams, container, output.supported_codecs):
+                warn(info.path, plan, container)
                 if plan.action != DROP:
                     self._routes[plan.stream.index] = self._open(plan, info.path)
         except BaseException:
@@ -75,7 +78,7 @@ class SideStreams:
         except (av.FFmpegError, ValueError) as exc:
             # Said as audio, before any video work: not blamed on the video encoder.
             raise OutputError(f"{path}: cannot set up audio stream #{source.index} ({plan.stream.codec} → "
-                              f"{plan.target}) for a {self._output.format.name} file ({exc})") from exc
+                              f"{plan.target}) for a {self._output.format.name} output ({exc})") from exc
 
     def _encoder(self, source: av.audio.stream.AudioStream, codec: str) -> _Route:
         """An opened ``codec`` encoder for ``source``'s sound: its rate when the codec takes it,

@@ -53,16 +53,17 @@ def _probe_muxer(container_format: str) -> av.container.OutputContainer:
     return av.open(io.BytesIO(), mode="w", format=container_format)
 
 
-def holds(container_format: str, codec: str) -> bool:
-    """Whether a ``container_format`` file can carry ``codec`` (a descriptor name) as it is."""
+def holds(container_format: str, codec: str, supported: set[str] | None = None) -> bool:
+    """Whether a ``container_format`` file can carry ``codec`` (a descriptor name) as it is;
+    ``supported``: what the output being written accepts, when it is not a plain muxer."""
     if any(codec.startswith(prefix) for prefix in _REFUSED.get(container_format, ())):
         return False
-    return codec in _probe_muxer(container_format).supported_codecs
+    return codec in (supported if supported is not None else _probe_muxer(container_format).supported_codecs)
 
 
-def route(stream: StreamInfo, container_format: str) -> Route:
+def route(stream: StreamInfo, container_format: str, supported: set[str] | None = None) -> Route:
     """The plan for ``stream`` in a ``container_format`` output."""
-    if stream.kind in ("audio", "subtitle") and holds(container_format, stream.codec):
+    if stream.kind in ("audio", "subtitle") and holds(container_format, stream.codec, supported):
         return Route(stream, COPY, stream.codec)
     if stream.kind == "audio":
         return Route(stream, REENCODE, audio_target(container_format))
@@ -74,8 +75,8 @@ def audio_target(container_format: str) -> str:
     return codec if codec in av.codecs_available else "aac"
 
 
-def routes(streams: tuple[StreamInfo, ...], container_format: str) -> list[Route]:
-    return [route(s, container_format) for s in streams]
+def routes(streams: tuple[StreamInfo, ...], container_format: str, supported: set[str] | None = None) -> list[Route]:
+    return [route(s, container_format, supported) for s in streams]
 
 
 def warn(path: str, plan: Route, container_format: str) -> None:
