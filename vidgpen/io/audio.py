@@ -55,7 +55,7 @@ class SideStreams:
         container = output.format.name.split(" ")[0]
         try:
             for plan in routes(info.streams, container, output.supported_codecs):
-                warn(info.path, plan, container)
+                warn(info.path, plan, output.format.name)
                 if plan.action != DROP:
                     self._routes[plan.stream.index] = self._open(plan, info.path)
         except BaseException:

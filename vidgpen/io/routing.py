@@ -80,7 +80,8 @@ def routes(streams: tuple[StreamInfo, ...], container_format: str, supported: se
 
 
 def warn(path: str, plan: Route, container_format: str) -> None:
-    """The one warning for a stream that is not copied as it is."""
+    """The one warning for a stream that is not copied as it is (``container_format``:
+    the output's name as its muxer gives it)."""
     stream = plan.stream
     if plan.action == REENCODE:
         log.warning("%s: audio stream #%d (%s) cannot be stored in a %s file; re-encoding it to %s",
