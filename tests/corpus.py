@@ -45,7 +45,7 @@ FORMATS = (
     Format("dv-avi", "tape.avi", "dvvideo", "yuv420p", (720, 576), ("pcm_s16le",), fields="bff"),
     Format("dv-raw", "tape.dv", "dvvideo", "yuv420p", (720, 576), ("pcm_s16le",), container="dv", fields="bff"),
     Format("divx-avi", "divx.avi", "mpeg4", "yuv420p", (320, 240), ("libmp3lame",), audio_rate=44100,
-           video_options={"bf": "2", "qscale": "4"}, codec_tag="XVID"),
+           video_options={"bf": "1", "qscale": "4"}, codec_tag="DX50"),
     Format("dvd-vob", "VTS_01_1.VOB", "mpeg2video", "yuv420p", (352, 288), ("ac3",), container="vob",
            video_options={"bf": "2", "b": "3000k"}),
     Format("vcd-mpg", "vcd.mpg", "mpeg1video", "yuv420p", (352, 288), ("mp2",), audio_rate=44100,
@@ -177,20 +177,58 @@ def _subtitle_source(folder: Path) -> av.container.InputContainer:
     return av.open(str(path))
 
 
-def remux_out_of_order(source: Path, target: Path) -> Path:
-    """The MPEG-4 ASP stream of ``source`` remuxed with each packet's pts set to its
-    decode-order timestamp, as packed-bitstream DivX files carry them (the pts of the
-    packet a picture arrived in): decoded B-frames then come out stamped earlier than
-    the frame before them, in display order. Audio is copied along."""
+def pack_bframes(source: Path, target: Path) -> Path:
+    """``source``'s MPEG-4 ASP stream (one B-frame between references) rewritten as DivX 5
+    and Xvid wrote AVIs in "packed bitstream" mode: each B-frame travels in the chunk of
+    the reference it follows in decode order, its own slot holds a 1-frame N-VOP, and the
+    VOL carries DivX's "p" user data. FFmpeg decodes it in display order, but each
+    picture keeps the pts of the chunk it arrived in, so pts go back and forth
+    (1, 3, 2, 5, 4, ...) while the chunks' dts climb. Audio is copied along."""
     with av.open(str(source)) as src, av.open(str(target), "w") as dst:
         video = src.streams.video[0]
-        streams = {video.index: dst.add_stream_from_template(video)}
-        streams.update({a.index: dst.add_stream_from_template(a) for a in src.streams.audio})
+        out_video = dst.add_stream_from_template(video)
+        audio = {a.index: dst.add_stream_from_template(a) for a in src.streams.audio}
+        vops, sound = [], []
         for packet in src.demux(video, *src.streams.audio):
-            if not packet.size:
-                continue
-            if packet.stream.index == video.index:
-                packet.pts = packet.dts
-            packet.stream = streams[packet.stream.index]
+            if packet.size:
+                (vops if packet.stream.index == video.index else sound).append(packet)
+        for n, data in enumerate(_packed([bytes(p) for p in vops], video.codec_context.framerate)):
+            packet = av.Packet(data)
+            packet.pts = packet.dts = n
+            packet.time_base, packet.stream, packet.is_keyframe = video.time_base, out_video, n == 0
+            dst.mux(packet)
+        for packet in sound:
+            packet.stream = audio[packet.stream.index]
             dst.mux(packet)
     return target
+
+
+def _packed(vops: list[bytes], rate: Fraction) -> list[bytes]:
+    chunks: list[bytes] = []
+    bits = max(1, (int(rate) - 1).bit_length())  # vop_time_increment width for a resolution of ``rate``
+    i = 0
+    while i < len(vops):
+        if i + 1 < len(vops) and _vop_type(vops[i + 1]) == "B":
+            chunks += [vops[i] + vops[i + 1], _nvop(len(chunks) % int(rate), bits)]
+            i += 2
+        else:
+            chunks.append(vops[i])
+            i += 1
+    first = chunks[0]
+    at = first.find(b"\x00\x00\x01\xb6")  # user data goes between the VOL and the first VOP
+    chunks[0] = first[:at] + b"\x00\x00\x01\xb2DivX503b1393p" + first[at:]
+    return chunks
+
+
+def _vop_type(data: bytes) -> str:
+    """I, P, B or S from the vop_coding_type bits after the VOP start code."""
+    at = data.find(b"\x00\x00\x01\xb6")
+    return "IPBS"[data[at + 4] >> 6]
+
+
+def _nvop(time_increment: int, bits: int) -> bytes:
+    """A not-coded P-VOP: start code, coding type, no seconds, the increment, vop_coded 0,
+    then MPEG-4 stuffing (a 0 and 1s to the byte boundary)."""
+    code = "01" + "0" + "1" + format(time_increment, f"0{bits}b") + "1" + "0"
+    code += "0" + "1" * ((8 - (len(code) + 1) % 8) % 8)
+    return b"\x00\x00\x01\xb6" + int(code, 2).to_bytes(len(code) // 8, "big")

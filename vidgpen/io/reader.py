@@ -166,9 +166,8 @@ class VideoReader:
     def _pictures(self, clock: FrameClock) -> Iterator[av.VideoFrame]:
         """Decoded (and deinterlaced) frames in decoder order, stamped by ``clock`` before
         the filter so it sees increasing pts; damage is counted and skipped."""
-        for frame in self._decoded():
-            frame.pts = clock.stamp(frame.pts, frame.dts)
-            frame.time_base = self.info.time_base
+        for stamp, frame in clock.stamped((f.pts, f.dts, f) for f in self._decoded()):
+            frame.pts, frame.time_base = stamp, self.info.time_base
             if self._filter is None:
                 yield frame
                 continue
@@ -279,11 +278,12 @@ class DecordReader:
 
     def __iter__(self) -> Iterator[Frame]:
         timeline = _Timeline(self.info, self._start, self._end)
-        for index, (pts, time, image) in enumerate(timeline.frames(self._stamped(timeline))):
+        stamped = timeline.clock.stamped((pts, None, image) for pts, image in self._timed(timeline))
+        for index, (pts, time, image) in enumerate(timeline.frames(stamped)):
             yield Frame(index=index, pts=pts, time=time, image=image, source=None)
 
-    def _stamped(self, timeline: _Timeline) -> Iterator[tuple[int, np.ndarray]]:
-        """(pts, RGB image) from the first frame at or after start, a batch at a time."""
+    def _timed(self, timeline: _Timeline) -> Iterator[tuple[int, np.ndarray]]:
+        """(decord's pts, RGB image) from the first frame at or after start, a batch at a time."""
         times = self._video.get_frame_timestamp(range(len(self._video)))[:, 0]
         first = int(np.searchsorted(times, timeline.start - 1e-6))
         for batch_start in range(first, len(times), self._BATCH):
@@ -296,7 +296,6 @@ class DecordReader:
                     f"({first_line(exc)}); decoder 'pyav' skips damaged packets"
                 ) from exc
             for i, image in zip(indices, images):
-                pts = timeline.origin + round(Fraction(float(times[i])) / self.info.time_base)
-                yield timeline.clock.stamp(pts), image
+                yield timeline.origin + round(Fraction(float(times[i])) / self.info.time_base), image
 
 
