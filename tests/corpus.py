@@ -32,6 +32,7 @@ class Format:
     fps: Fraction = Fraction(25)
     container: str | None = None  # muxer name when the extension does not say
     audio_rate: int = 48000
+    layout: str = "stereo"  # of every audio track
     video_options: dict[str, str] = field(default_factory=dict)
     codec_tag: str | None = None
     rotation: int = 0
@@ -59,7 +60,7 @@ FORMATS = (
     Format("flv", "clip.flv", "flv", "yuv420p", (320, 240), ("libmp3lame",), audio_rate=44100),
     Format("iphone-hevc", "IMG_0001.MOV", "libx265", "yuv420p", (320, 240), ("aac",), codec_tag="hvc1",
            video_options={"preset": "ultrafast", "x265-params": "log-level=error"}, rotation=90, tags=BT709_TV),
-    Format("huffyuv-422", "vhs.avi", "huffyuv", "yuv422p", (320, 240), ("pcm_s16le",)),
+    Format("huffyuv-422", "vhs.avi", "huffyuv", "yuv422p", (320, 240), ("pcm_s16le",), layout="mono"),
     Format("prores-10bit", "scan.mov", "prores_ks", "yuv422p10le", (320, 240), ("pcm_s24le",),
            video_options={"profile": "2"}, fps=Fraction(24), timecode="01:00:00:00"),
     Format("mkv-tracks", "film.mkv", "libx264", "yuv420p", (320, 240), ("aac", "ac3"),
@@ -107,7 +108,7 @@ def make(fmt: Format, folder: Path, seed: int = 0) -> Path:
     path = folder / fmt.filename
     with av.open(str(path), "w", format=fmt.container) as out:
         video = _video_stream(out, fmt)
-        sounds = [_audio_stream(out, codec, fmt.audio_rate) for codec in fmt.audio]
+        sounds = [_audio_stream(out, codec, fmt.audio_rate, fmt.layout) for codec in fmt.audio]
         subtitles = _subtitle_source(folder) if fmt.subtitles else None
         subtitle = out.add_stream_from_template(subtitles.streams[0]) if subtitles else None
         for i, image in enumerate(frames):
@@ -145,8 +146,8 @@ def _video_stream(out: av.container.OutputContainer, fmt: Format) -> av.video.st
     return video
 
 
-def _audio_stream(out: av.container.OutputContainer, codec: str, rate: int) -> av.audio.stream.AudioStream:
-    stream = out.add_stream(codec, rate=rate, layout="stereo")
+def _audio_stream(out: av.container.OutputContainer, codec: str, rate: int, layout: str) -> av.audio.stream.AudioStream:
+    stream = out.add_stream(codec, rate=rate, layout=layout)
     if codec in ("wmav2", "ac3", "mp2", "libmp3lame", "aac"):
         stream.bit_rate = 128_000
     return stream
@@ -156,7 +157,7 @@ def _tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream
     """A 440 Hz tone with a 3 Hz beat, in the encoder's own sample format and frame size."""
     rate = stream.rate
     chunk = stream.codec_context.frame_size or 1152
-    resampler = av.AudioResampler(format=stream.format.name, layout="stereo", rate=rate, frame_size=chunk)
+    resampler = av.AudioResampler(format=stream.format.name, layout=stream.layout.name, rate=rate, frame_size=chunk)
     total = int(seconds * rate)
     for start in range(0, total, chunk):
         t = np.arange(start, min(total, start + chunk)) / rate

@@ -177,9 +177,10 @@ def _audio_only(source: Path, target: Path) -> None:
                 dst.mux(packet)
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_mid_run_exits_without_partial_file(media, tmp_path, signum, code):
-    """Ctrl-C, and SIGTERM as docker stop, systemd and batch schedulers send it."""
+    """Ctrl-C, SIGTERM as docker stop, systemd and batch schedulers send it, and SIGHUP
+    (the terminal closed)."""
     video = write_video(tmp_path / "long.mp4", _face_clip(150, seed=1).frames, fps=25, audio="aac")
     out = tmp_path / "out.mp4"
     process = subprocess.Popen([sys.executable, "-m", "vidgpen", "restore", str(video), "-o", str(out),
