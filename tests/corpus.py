@@ -40,11 +40,14 @@ class Format:
     subtitles: bool = False
     tags: dict[str, int] = field(default_factory=dict)
     timecode: str | None = None  # a QuickTime timecode (tmcd) track starting here
+    remux_of: str | None = None  # made by copying this format's packets into the container
 
 
 FORMATS = (
     Format("dv-avi", "tape.avi", "dvvideo", "yuv420p", (720, 576), ("pcm_s16le",), fields="bff"),
-    Format("dv-raw", "tape.dv", "dvvideo", "yuv420p", (720, 576), ("pcm_s16le",), container="dv", fields="bff"),
+    # The same tape as raw DV: dv-avi's packets remuxed (DV is intra-only), not encoded again.
+    Format("dv-raw", "tape.dv", "dvvideo", "yuv420p", (720, 576), ("pcm_s16le",), container="dv", fields="bff",
+           remux_of="dv-avi"),
     Format("divx-avi", "divx.avi", "mpeg4", "yuv420p", (320, 240), ("libmp3lame",), audio_rate=44100,
            video_options={"bf": "1", "qscale": "4"}, codec_tag="DX50"),
     Format("dvd-vob", "VTS_01_1.VOB", "mpeg2video", "yuv420p", (352, 288), ("ac3",), container="vob",
@@ -97,6 +100,30 @@ def _weave(pictures: list[np.ndarray], order: str) -> list[np.ndarray]:
         frame[rows] = first[rows]
         frames.append(frame)
     return frames
+
+
+def make_all(root: Path) -> dict[str, Path]:
+    """Every format's clip, each in a folder of its own under ``root`` (seed: its index)."""
+    clips: dict[str, Path] = {}
+    for seed, fmt in enumerate(FORMATS):
+        folder = root / fmt.name
+        folder.mkdir()
+        if fmt.remux_of:
+            clips[fmt.name] = remux(clips[fmt.remux_of], folder / fmt.filename, fmt.container)
+        else:
+            clips[fmt.name] = make(fmt, folder, seed)
+    return clips
+
+
+def remux(source: Path, target: Path, container: str | None = None) -> Path:
+    """Every stream of ``source`` copied packet for packet into ``target``."""
+    with av.open(str(source)) as src, av.open(str(target), "w", format=container) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    return target
 
 
 def make(fmt: Format, folder: Path, seed: int = 0) -> Path:

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 import cv2
-from corpus import FORMATS, clip, face_size, make, pack_bframes
+from corpus import FORMATS, clip, face_size, make_all, pack_bframes
 from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, plane_bytes
 
@@ -27,11 +27,7 @@ BY_NAME = {fmt.name: fmt for fmt in FORMATS}
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("corpus")
-    clips = {}
-    for seed, fmt in enumerate(FORMATS):
-        folder = root / fmt.name
-        folder.mkdir()
-        clips[fmt.name] = make(fmt, folder, seed)
+    clips = make_all(root)
     clips[DIVX_PACKED] = pack_bframes(clips["divx-avi"], root / "divx-packed.avi")
     weights = make_gpen_checkpoint(root / "tiny-gpen.pth", size=64)
     return {"clips": clips, "weights": weights}
