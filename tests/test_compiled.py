@@ -11,7 +11,8 @@ from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
 from vidgpen.models.compiled import CompiledForward, padded_batch
-from vidgpen.models.restorer import FaceRestorer, load_restorer
+from vidgpen.models.factory import load_restorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 pytestmark = pytest.mark.slow  # each test compiles the tiny GPEN with Inductor (10-30 s on 2 cores)
 

@@ -25,7 +25,9 @@ from vidgpen.errors import ConfigError, OutputError, WeightsError
 from vidgpen.models.loader import load_gpen
 from vidgpen.models.onnx_export import export_gpen, export_onnx
 from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
-from vidgpen.models.restorer import FaceRestorer, Restorer, load_restorer
+from vidgpen.models.factory import load_restorer
+from vidgpen.models.restorer import Restorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 
 @pytest.fixture(scope="module")

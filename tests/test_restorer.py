@@ -13,7 +13,8 @@ from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
 from vidgpen.models.device import resolve_device, resolve_dtype
-from vidgpen.models.restorer import FaceRestorer, Restorer
+from vidgpen.models.restorer import Restorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 
 def _faces(n: int, size: int = 64) -> np.ndarray:

@@ -46,6 +46,7 @@ class FaceJob:
     size: int
     affine: np.ndarray  # 2×3, frame px → crop px at `size`
     crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
+    model: str  # the RestorerSet's name of the model it goes through
     restored: np.ndarray | None = None
 
 
@@ -163,7 +164,7 @@ class Pipeline:
                 raise OutputError(f"{preview}: the preview must be another file than the output")
             check_output(input, str(preview), overwrite=overwrite)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
-        restorers = RestorerSet(cfg, self.restorer)
+        restorers = RestorerSet(cfg, self.restorer)  # every model found or downloaded: before any output
         mask = usable_mask(cfg.mask, cfg.device)
         analyzer = make_analyzer(cfg)
         times = StageTimes()
@@ -217,7 +218,7 @@ class Pipeline:
                 for work in restored:
                     before = work.frame.image.copy() if preview is not None and work.jobs else None
                     with times.timed("paste"):
-                        self._paste(work, mask)
+                        self._paste(work, mask, restorers.template)
                     pasted.put((work, before))
                 pasted.put(_END)
 
@@ -274,31 +275,31 @@ class Pipeline:
             return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with times.timed("align"):
             for face in item.faces:
-                size = restorers.size_for(face)
-                affine = face.affine(size, self.config.template)
-                crop = warp_face(item.frame.image, affine, size)
-                work.jobs.append(FaceJob(face, size, affine, crop))
+                choice = restorers.choose(face)
+                affine = face.affine(choice.size, restorers.template)
+                crop = warp_face(item.frame.image, affine, choice.size)
+                work.jobs.append(FaceJob(face, choice.size, affine, crop, choice.name))
         return work
 
     def _restore_batch(self, batch: list[FrameWork], restorers: RestorerSet, times: StageTimes) -> None:
-        by_size: dict[int, list[FaceJob]] = {}
+        by_model: dict[str, list[FaceJob]] = {}
         for work in batch:
             for job in work.jobs:
-                by_size.setdefault(job.size, []).append(job)
-        for size, jobs in by_size.items():
-            restorer = restorers.get(size)
+                by_model.setdefault(job.model, []).append(job)
+        for name, jobs in by_model.items():
+            restorer = restorers.get(name)
             with times.timed("restore"):
                 out = restorer.restore(np.stack([job.crop for job in jobs]))
             for job, face in zip(jobs, out):
                 job.restored = face
 
-    def _paste(self, work: FrameWork, mask: str) -> None:
+    def _paste(self, work: FrameWork, mask: str, template: str) -> None:
         if not work.jobs:
             return
         cfg = self.config
         pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]
         changed = paste_faces(
-            work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
+            work.frame.image, pastes, strength=cfg.strength, template=template,
             mask=mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device,
         )
         work.frame.changed.extend(changed)
