@@ -23,10 +23,12 @@ from media import decoded_frames, plane_bytes, write_video
 from vidgpen.cli import main
 from vidgpen.errors import ConfigError, OutputError, WeightsError
 from vidgpen.models.loader import load_gpen
-from vidgpen.models.onnx_export import export_gpen, export_onnx
+from vidgpen.models import registry
+from vidgpen.models.onnx_export import ExportGraph, export_gpen, export_onnx
 from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
 from vidgpen.models.factory import load_restorer
-from vidgpen.models.restorer import Restorer
+from vidgpen.models.registry import ModelSpec, Normalisation
+from vidgpen.models.restorer import Restorer, faces_to_input
 from vidgpen.models.torch_restorer import FaceRestorer
 
 
@@ -179,3 +181,50 @@ def test_restore_with_onnx_weights_matches_torch(exported, tmp_path):
 def _samples(frame) -> np.ndarray:
     """A frame's stored Y, U and V samples: what the encoder kept, before any RGB conversion."""
     return np.frombuffer(b"".join(plane_bytes(frame)), np.uint8)
+
+
+class _ThirdPartyStyle(ExportGraph):
+    """GPEN as other projects export it: BGR in [0, 1] in and out, under their own tensor names."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x.flip(1) * 2 - 1)
+        return ((y + 1) / 2).flip(1)
+
+
+@pytest.fixture(scope="module")
+def third_party(exported):
+    """A fixed-batch-1 graph with input ``input`` and output ``output``, registered as a gpen-onnx spec."""
+    path = exported["root"] / "third-party.onnx"
+    with torch.no_grad():
+        torch.onnx.export(_ThirdPartyStyle(load_gpen(exported["weights"])).eval(), (torch.zeros(1, 3, 64, 64),), path,
+                          dynamo=True, input_names=["input"], output_names=["output"], opset_version=18,
+                          verbose=False).save(path)
+    spec = ModelSpec(name="tiny-third-party", kind="gpen-onnx", filename=path.name, sources=("http://127.0.0.1:9/x",),
+                     description="test", size=64, out_size=64, template="ffhq", input_name="input",
+                     output_name="output", normalisation=Normalisation(0.0, 1.0, bgr=True))
+    return spec, path
+
+
+def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monkeypatch, capsys):
+    spec, path = third_party
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 64]  # a fixed batch of one
+    monkeypatch.setitem(registry.REGISTRY, spec.name, spec)
+    registry.path_of(spec.name).parent.mkdir(parents=True, exist_ok=True)
+    registry.path_of(spec.name).write_bytes(path.read_bytes())
+    restorer = load_restorer(spec.name, device="cpu", batch_size=4)
+    assert isinstance(restorer, OnnxRestorer) and (restorer.io.input, restorer.io.output) == ("input", "output")
+    assert restorer.batch_size == 1 and (restorer.size, restorer.out_size) == (64, 64)
+
+    faces = _faces(3)
+    x = faces_to_input(torch.from_numpy(faces), spec.normalisation).numpy()
+    got = np.concatenate([restorer.session.run(["output"], {"input": x[i : i + 1]})[0] for i in range(3)])
+    with torch.inference_mode():
+        reference = load_gpen(exported["weights"])(torch.from_numpy(faces).permute(0, 3, 1, 2) / 127.5 - 1)
+    expected = ((reference + 1) / 2).flip(1).numpy()
+    assert np.abs(got - expected).max() < 1e-3 and np.abs(expected - 0.5).max() > 0.25
+    torch_faces = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
+    assert np.abs(restorer.restore(faces).astype(int) - torch_faces).max() <= 1
+
+    assert main(["models", "verify", spec.name]) == 0
+    assert "GPEN ONNX graph, input → output, 64 → 64 px, batch 1" in capsys.readouterr().out

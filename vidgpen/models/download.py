@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -26,6 +27,8 @@ from vidgpen.errors import WeightsError
 
 if TYPE_CHECKING:
     from vidgpen.models.registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0
@@ -48,6 +51,8 @@ def fetch(spec: ModelSpec, path: Path) -> Path:
             return _fetch_one(spec, url, path)
         except SourceFailed as exc:
             failures.append(f"{url} ({exc})")
+            if len(failures) < len(spec.sources):
+                log.warning("%s: %s; trying the next source", url, exc)
     raise WeightsError(
         f"{path}: {spec.name} weights missing (download failed from every source: {'; '.join(failures)}); "
         f"save the file as {path}"
