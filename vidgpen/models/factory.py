@@ -50,6 +50,8 @@ def load_restorer(
     spec = source if isinstance(source, ModelSpec) else spec_of(source)
     if spec.kind not in BUILDERS:
         raise ConfigError(f"{spec.name}: a {spec.kind} file, not a face restorer")
+    if compile and spec.kind != "gpen-torch":  # before any download: the settings cannot work
+        raise ConfigError(f"compile: {spec.name} is a {spec.kind} model; torch.compile applies to GPEN checkpoints")
     return BUILDERS[spec.kind](spec, registry.resolve_source(spec.name), RunOptions(device, dtype, batch_size, compile))
 
 
@@ -61,8 +63,6 @@ def _gpen_torch(spec: ModelSpec, path: Path, options: RunOptions) -> Restorer:
 
 
 def _gpen_onnx(spec: ModelSpec, path: Path, options: RunOptions) -> Restorer:
-    if options.compile:
-        raise ConfigError(f"compile: {spec.name} is an ONNX graph; torch.compile applies to GPEN checkpoints")
     from vidgpen.models.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
 
     return OnnxRestorer.load(path, device=options.device, dtype=options.dtype, batch_size=options.batch_size,
