@@ -22,11 +22,11 @@ from media import decoded_frames, plane_bytes, write_video
 
 from vidgpen.cli import main
 from vidgpen.errors import ConfigError, OutputError, WeightsError
-from vidgpen.models.loader import load_gpen
 from vidgpen.models import registry
+from vidgpen.models.factory import load_restorer
+from vidgpen.models.loader import load_gpen
 from vidgpen.models.onnx_export import ExportGraph, export_gpen, export_onnx
 from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
-from vidgpen.models.factory import load_restorer
 from vidgpen.models.registry import ModelSpec, Normalisation
 from vidgpen.models.restorer import Restorer, faces_to_input
 from vidgpen.models.torch_restorer import FaceRestorer

@@ -32,7 +32,7 @@ _S = argparse.SUPPRESS
 
 # flag → (RestoreConfig field, type, help); shared by `restore` and `batch`.
 RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
-    "--model": ("model", str, "registry name (gpen-bfr-2048 default, -1024, -512, -256) or auto"),
+    "--model": ("model", str, "registry name (gpen-bfr-2048 default; see `vidgpen models list`) or auto"),
     "--weights": ("weights", str, "path to a GPEN checkpoint in the official layout, or a .onnx export (wins over --model)"),
     "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib"),
     "--detect-every": ("detect_every", int, "run the detector every N frames, tracking between"),

@@ -28,8 +28,8 @@ from vidgpen.faces.paste import paste_of, usable_mask
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
-from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.choice import RestorerSet
+from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.restorer import Restorer
 from vidgpen.stats import StageTimes, peak_rss_mb
 
@@ -121,9 +121,9 @@ class _Channel:
 class Pipeline:
     """Restore faces in a video, streaming.
 
-    ``restorer`` may be any object with ``size`` (crop side, px) and ``restore(batch)``
-    (N×S×S×3 uint8 RGB → same), so users and tests can plug in their own; without it
-    the GPEN named by the config is loaded.
+    ``restorer`` may be any object with ``size`` (crop side, px), optionally ``out_size``,
+    and ``restore(batch)`` (N×S×S×3 uint8 RGB → N×S'×S'×3), so users and tests can plug in
+    their own; without it the model named by the config is loaded.
     """
 
     def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:

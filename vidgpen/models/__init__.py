@@ -21,9 +21,9 @@ _EXPORTS = {
 __all__ = ["GPEN", "FaceRestorer", "GPENConfig", "Restorer", "infer_config", "load_gpen", "load_restorer"]
 
 if TYPE_CHECKING:
+    from vidgpen.models.factory import load_restorer
     from vidgpen.models.gpen import GPEN, GPENConfig
     from vidgpen.models.loader import infer_config, load_gpen
-    from vidgpen.models.factory import load_restorer
     from vidgpen.models.restorer import Restorer
     from vidgpen.models.torch_restorer import FaceRestorer
 

@@ -61,6 +61,10 @@ class ModelSpec:
     file_bytes: int | None = None
     sha256: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+
     @property
     def is_restorer(self) -> bool:
         return self.kind != "file"
