@@ -21,8 +21,10 @@ from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, plane_bytes, write_video
 
 from vidgpen.cli import main
+from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, OutputError, WeightsError
 from vidgpen.models import registry
+from vidgpen.models.choice import RestorerSet
 from vidgpen.models.factory import load_restorer
 from vidgpen.models.loader import load_gpen
 from vidgpen.models.onnx_export import ExportGraph, export_gpen, export_onnx
@@ -226,5 +228,8 @@ def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monk
     torch_faces = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
     assert np.abs(restorer.restore(faces).astype(int) - torch_faces).max() <= 1
 
+    # the run aligns faces as the model was trained: its entry's template; a bare file, the config's
+    assert RestorerSet(RestoreConfig(model=spec.name, device="cpu")).template == "ffhq"
+    assert RestorerSet(RestoreConfig(weights=str(path), device="cpu", template="gpen")).template == "gpen"
     assert main(["models", "verify", spec.name]) == 0
     assert "GPEN ONNX graph, input → output, 64 → 64 px, batch 1" in capsys.readouterr().out

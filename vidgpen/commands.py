@@ -43,7 +43,7 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
     "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
     "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),
-    "--template": ("template", str, "alignment template: gpen | ffhq"),
+    "--template": ("template", str, "alignment template of a --weights file: gpen | ffhq (registry models bring theirs)"),
     "--mask": ("mask", str, "feather | parsing"),
     "--grain": ("grain", float, "0..1: put this share of the original's film grain back on restored faces"),
     "--decoder": ("decoder", str, "pyav | decord"),
