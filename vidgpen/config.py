@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vidgpen.errors import ConfigError
-from vidgpen.faces.align import TEMPLATES as ALIGN_TEMPLATES
-from vidgpen.faces.blend import MASKS
-from vidgpen.faces.detect import DETECTORS
-from vidgpen.io.reader import DECODERS, DEINTERLACERS
+from vidgpen.faces.names import DETECTORS, MASKS, TEMPLATES
+from vidgpen.io.names import DECODERS, DEINTERLACERS
 
 
 def _presets_dir() -> Path:
@@ -33,7 +31,6 @@ def _presets_dir() -> Path:
 PRESETS_DIR = _presets_dir()
 
 # The stages own their option names; config only checks values against them.
-TEMPLATES = tuple(ALIGN_TEMPLATES)
 DEINTERLACE = ("off", *DEINTERLACERS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
