@@ -27,7 +27,7 @@ from vidgpen.models import registry
 from vidgpen.models.choice import RestorerSet
 from vidgpen.models.factory import load_restorer
 from vidgpen.models.loader import load_gpen
-from vidgpen.models.onnx_export import ExportGraph, export_gpen, export_onnx
+from vidgpen.models.onnx_export import export_gpen, export_onnx
 from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
 from vidgpen.models.registry import ModelSpec, Normalisation
 from vidgpen.models.restorer import Restorer, faces_to_input
@@ -185,22 +185,36 @@ def _samples(frame) -> np.ndarray:
     return np.frombuffer(b"".join(plane_bytes(frame)), np.uint8)
 
 
-class _ThirdPartyStyle(ExportGraph):
-    """GPEN as other projects export it: BGR in [0, 1] in and out, under their own tensor names."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = super().forward(x.flip(1) * 2 - 1)
-        return ((y + 1) / 2).flip(1)
+def _third_party_style(exported_path, path):
+    """vidgpen's export rewrapped as other projects ship GPEN: input ``input`` and output ``output``,
+    BGR in [0, 1] on both sides, and a fixed batch of 1."""
+    model = onnx.load(str(exported_path))
+    graph, helper = model.graph, onnx.helper
+    bgr = onnx.numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr")
+    two, one, half = (onnx.numpy_helper.from_array(np.array(v, np.float32), n)
+                      for v, n in ((2.0, "two"), (1.0, "one"), (0.5, "half")))
+    graph.initializer.extend([bgr, two, one, half])
+    pre = [helper.make_node("Gather", ["input", "bgr"], ["rgb01"], axis=1),
+           helper.make_node("Mul", ["rgb01", "two"], ["rgb02"]),
+           helper.make_node("Sub", ["rgb02", "one"], ["faces"])]
+    post = [helper.make_node("Add", ["restored", "one"], ["out02"]),
+            helper.make_node("Mul", ["out02", "half"], ["out01"]),
+            helper.make_node("Gather", ["out01", "bgr"], ["output"], axis=1)]
+    nodes = [*pre, *graph.node, *post]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for value, name in ((graph.input[0], "input"), (graph.output[0], "output")):
+        value.name = name
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
 
 
 @pytest.fixture(scope="module")
 def third_party(exported):
-    """A fixed-batch-1 graph with input ``input`` and output ``output``, registered as a gpen-onnx spec."""
-    path = exported["root"] / "third-party.onnx"
-    with torch.no_grad():
-        torch.onnx.export(_ThirdPartyStyle(load_gpen(exported["weights"])).eval(), (torch.zeros(1, 3, 64, 64),), path,
-                          dynamo=True, input_names=["input"], output_names=["output"], opset_version=18,
-                          verbose=False).save(path)
+    """A third-party-style graph registered as a gpen-onnx spec with its names and normalisation."""
+    path = _third_party_style(exported["onnx"], exported["root"] / "third-party.onnx")
     spec = ModelSpec(name="tiny-third-party", kind="gpen-onnx", filename=path.name, sources=("http://127.0.0.1:9/x",),
                      description="test", size=64, out_size=64, template="ffhq", input_name="input",
                      output_name="output", normalisation=Normalisation(0.0, 1.0, bgr=True))
