@@ -4,8 +4,8 @@ Each source streams to a temporary file in the cache folder. The body must be as
 the server announced (a dropped connection is a truncated file, not a model) and match
 the spec's size and sha256 where they are published; only then is it renamed, so an
 interrupted or corrupted download never leaves a file that looks complete. A source
-that fails for any reason is reported and the next one tried; when all fail, one error
-names every URL and why.
+that fails for any reason is skipped for the next one (a warning says so once one
+succeeds); when all fail, one error names every URL and why.
 """
 
 from __future__ import annotations
@@ -48,11 +48,13 @@ def fetch(spec: ModelSpec, path: Path) -> Path:
     failures = []
     for url in spec.sources:
         try:
-            return _fetch_one(spec, url, path)
+            saved = _fetch_one(spec, url, path)
         except SourceFailed as exc:
             failures.append(f"{url} ({exc})")
-            if len(failures) < len(spec.sources):
-                log.warning("%s: %s; trying the next source", url, exc)
+            continue
+        if failures:  # said once it worked out: a run that fails gets one error line, not one per source
+            log.warning("%s: downloaded from %s after %s", spec.name, url, "; ".join(failures))
+        return saved
     raise WeightsError(
         f"{path}: {spec.name} weights missing (download failed from every source: {'; '.join(failures)}); "
         f"save the file as {path}"
