@@ -146,3 +146,16 @@ def test_cli_list_download_verify(monkeypatch, capsys):
 
     code, _, err = _cli(["models", "verify", "gpen-bfr-2048"], capsys)
     assert code == 2 and "gpen-bfr-2048 weights missing" in err
+
+
+def test_entries_are_data_with_ordered_sources_and_pinned_hashes():
+    for size in (1024, 2048):  # ModelScope's new iic/ path first, the old damo/ one last
+        sources = registry.entry(f"gpen-bfr-{size}").sources
+        assert "/iic/" in sources[0] and "/damo/" in sources[-1]
+    for size in (256, 512, 1024, 2048):
+        onnx = registry.entry(f"gpen-bfr-{size}-onnx")
+        assert (onnx.kind, onnx.size, onnx.out_size, onnx.template) == ("gpen-onnx", size, size, "ffhq")
+        assert len(onnx.sha256) == 64 and int(onnx.sha256, 16) and len(onnx.sources) == 2
+    assert all(e.sha256 is None for e in registry.REGISTRY.values() if "visomaster" not in e.sources[0])
+    with pytest.raises(ValueError, match="unknown kind"):
+        dataclasses.replace(registry.entry("gpen-bfr-256"), kind="codeformer")
