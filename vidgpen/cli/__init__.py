@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -57,7 +58,13 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: partial files and an ffmpeg child go
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the command itself, not a caller of main() that has its own signal handling
+        signal.signal(signal.SIGTERM, _interrupt)
     parser = _build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)

@@ -36,6 +36,11 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--crf": ("crf", int, "encoder quality (lower is better)"),
     "--encoder-preset": ("encoder_preset", str, "encoder speed preset, e.g. medium"),
     "--pix-fmt": ("pix_fmt", str, "yuv420p | yuv420p10le | yuv444p"),
+    "--encoder-backend": ("encoder_backend", str, "pyav (default: PyAV's bundled FFmpeg) | ffmpeg (an external "
+                          "ffmpeg binary: VAAPI, VVC, your own build)"),
+    "--ffmpeg": ("ffmpeg", str, "the ffmpeg binary for --encoder-backend ffmpeg (default $VIDGPEN_FFMPEG, then PATH)"),
+    "--ffmpeg-args": ("ffmpeg_args", str, "extra ffmpeg output options as one string, after vidgpen's: "
+                      "--ffmpeg-args=\"-tune film\""),
     "--start": ("start", float, "start time in seconds"),
     "--end": ("end", float, "end time in seconds"),
 }

@@ -2,3 +2,4 @@
 
 DECODERS = ("pyav", "decord")
 DEINTERLACERS = ("bwdif", "yadif", "auto")
+ENCODER_BACKENDS = ("pyav", "ffmpeg")  # vidgpen.io.backends

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from vidgpen.config import RestoreConfig
+from vidgpen.io.backends import open_writer
 from vidgpen.io.frames import Frame, VideoInfo
-from vidgpen.io.writer import VideoWriter
 from vidgpen.pipeline.stages import FrameWork
 from vidgpen.stats import StageTimes
 
@@ -21,15 +21,14 @@ class Writers:
 
     def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool,
                  copy_streams: bool = True):
-        options = dict(codec=cfg.codec, crf=cfg.crf, preset=cfg.encoder_preset, pix_fmt=cfg.pix_fmt,
-                       start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
-        self.output = VideoWriter(output, info, **options)
+        options = dict(**cfg.encoding, start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
+        self.output = open_writer(output, info, **options)
         self.preview = None
         if preview is not None:
             width, height = info.display_size
             side_info = replace(info, width=2 * width, height=height + height % 2, rotation=0)
             try:
-                self.preview = VideoWriter(str(preview), side_info, **options)
+                self.preview = open_writer(str(preview), side_info, **options)
             except BaseException as exc:
                 self.output.__exit__(type(exc), exc, exc.__traceback__)  # drops its partial file
                 raise

@@ -11,6 +11,7 @@ from vidgpen.config import RestoreConfig
 from vidgpen.errors import InputError, OutputError
 from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.paste import usable_mask
+from vidgpen.io.backends import check_backend
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import check_output
@@ -61,7 +62,7 @@ class Pipeline:
     ) -> RunReport:
         """Restore ``input`` into ``output``; see the class docstring for the options."""
         input, output = str(input), str(output)
-        info = probed or check_run(input, output, preview, overwrite, self.config.start)
+        info = probed or check_run(input, output, preview, overwrite, self.config)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         cfg = replace(self.config, device=str(resolve_device(self.config.device)))  # resolved once, handed down
         restorers = RestorerSet(cfg, self.restorer)  # every model found or downloaded: before any output
@@ -101,12 +102,13 @@ class Pipeline:
                             skipped_packets=reader.skipped, models=restorers.names, settings=self.config.to_dict())
 
 
-def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, start: float | None) -> VideoInfo:
-    """Probe the input and check the outputs, before any work: bad input fails here."""
-    info = probe(input)
+def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, cfg: RestoreConfig) -> VideoInfo:
+    """Probe the input and check the outputs and the encoder, before any work: bad input fails here."""
+    info, start = probe(input), cfg.start
     if start is not None and info.duration is not None and start >= info.duration:
         raise InputError(f"{input}: --start {start:g} s is past the end of the video ({info.duration:.2f} s)")
     check_output(input, output, overwrite=overwrite)
+    check_backend(output, info, **cfg.encoding)
     if preview is not None:
         if Path(preview).resolve() == Path(output).resolve():
             raise OutputError(f"{preview}: the preview must be another file than the output")

@@ -128,7 +128,7 @@ def _checked_plan(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
         raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
     if cfg.faces not in ("all", "largest"):
         raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
-    info = check_run(input, str(output), None, overwrite, cfg.start)
+    info = check_run(input, str(output), None, overwrite, cfg)
     if info.duration is None:
         raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
     span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
