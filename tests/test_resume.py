@@ -16,7 +16,7 @@ from media import decoded_frames, frame_times, moving_frames, packet_digests, pl
 
 from vidgpen import Pipeline, RestoreConfig
 from vidgpen.io.reader import probe
-from vidgpen.models.restorer import FaceRestorer
+from vidgpen.models.torch_restorer import FaceRestorer
 from vidgpen.pipeline.segments import parts_folder, plan_segments, run_resumable
 
 FRAMES, FPS = 100, 25  # 4 s: segments of 1 s → [0, 1), [1, 2), [2, end)

@@ -31,6 +31,7 @@ class FaceJob:
     size: int
     affine: np.ndarray  # 2×3, frame px → crop px at `size`
     crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
+    model: str  # the RestorerSet's name of the model it goes through
     restored: np.ndarray | None = None
 
 
@@ -70,9 +71,10 @@ class Aligner:
             return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with self._times.timed("align"):
             for face in item.faces:
-                size = self._restorers.size_for(face)
-                affine = face.affine(size, self._config.template)
-                work.jobs.append(FaceJob(face, size, affine, warp_face(item.frame.image, affine, size)))
+                choice = self._restorers.choose(face)
+                affine = face.affine(choice.size, self._config.template)
+                crop = warp_face(item.frame.image, affine, choice.size)
+                work.jobs.append(FaceJob(face, choice.size, affine, crop, choice.name))
         return work
 
 
@@ -109,13 +111,13 @@ def _gather(channel: Channel, batch_size: int, max_frames: int) -> Iterator[list
 
 
 def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, times: StageTimes) -> None:
-    by_size: dict[int, list[FaceJob]] = {}
+    by_model: dict[str, list[FaceJob]] = {}
     for work in batch:
         for job in work.jobs:
-            by_size.setdefault(job.size, []).append(job)
+            by_model.setdefault(job.model, []).append(job)
     precise = any(work.frame.deep is not None for work in batch)
-    for size, jobs in by_size.items():
-        restorer = restorers.get(size)
+    for name, jobs in by_model.items():
+        restorer = restorers.get(name)
         with times.timed("restore"):
             out = restored_faces(restorer, np.stack([job.crop for job in jobs]), precise)
         for job, face in zip(jobs, out):
