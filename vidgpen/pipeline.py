@@ -30,7 +30,9 @@ from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import VideoWriter, check_output
 from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.choice import RestorerSet
+from vidgpen.models.deflicker import TrackedRestore
 from vidgpen.models.restorer import Restorer
+from vidgpen.models.temporal import FaceKey
 from vidgpen.stats import StageTimes, peak_rss_mb
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class FrameWork:
 
     analyzed: AnalyzedFrame
     jobs: list[FaceJob] = field(default_factory=list)
+    prime: bool = False  # a context frame before the span: its faces only prime --deflicker's state
 
     @property
     def frame(self) -> Frame:
@@ -164,6 +167,7 @@ class Pipeline:
             check_output(input, str(preview), overwrite=overwrite)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(cfg, self.restorer)
+        tracked = TrackedRestore(cfg.deflicker)
         mask = usable_mask(cfg.mask, cfg.device)
         analyzer = make_analyzer(cfg)
         times = StageTimes()
@@ -208,7 +212,7 @@ class Pipeline:
 
             def restore() -> None:
                 for batch in _gather(aligned, cfg.batch_size, cfg.queue_size):
-                    self._restore_batch(batch, restorers, times)
+                    self._restore_batch(batch, restorers, tracked, times)
                     for work in batch:
                         restored.put(work)
                 restored.put(_END)
@@ -252,6 +256,8 @@ class Pipeline:
 
         for stage, seconds in analyzer.timings.items():
             times.add(stage, seconds)
+        if cfg.deflicker > 0:
+            times.add("deflicker", tracked.seconds)
         wall = time.perf_counter() - started
         return RunReport(
             input=input,
@@ -269,8 +275,10 @@ class Pipeline:
         )
 
     def _align(self, item: AnalyzedFrame, restorers: RestorerSet, times: StageTimes, restore: bool) -> FrameWork:
-        work = FrameWork(item)
-        if self.config.strength == 0 or not restore:
+        cfg = self.config
+        # Context before a segment's span primes --deflicker's state as a continuous run has it.
+        work = FrameWork(item, prime=not restore and cfg.deflicker > 0 and item.frame.time < (cfg.start or 0.0))
+        if cfg.strength == 0 or not (restore or work.prime):
             return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with times.timed("align"):
             for face in item.faces:
@@ -280,20 +288,22 @@ class Pipeline:
                 work.jobs.append(FaceJob(face, size, affine, crop))
         return work
 
-    def _restore_batch(self, batch: list[FrameWork], restorers: RestorerSet, times: StageTimes) -> None:
-        by_size: dict[int, list[FaceJob]] = {}
-        for work in batch:
+    def _restore_batch(self, batch: list[FrameWork], restorers: RestorerSet, tracked: TrackedRestore,
+                       times: StageTimes) -> None:
+        by_size: dict[int, list[tuple[FaceJob, FaceKey]]] = {}
+        for work in batch:  # in frame order, as the temporal fusion needs them
             for job in work.jobs:
-                by_size.setdefault(job.size, []).append(job)
-        for size, jobs in by_size.items():
-            restorer = restorers.get(size)
+                key = FaceKey(job.face.track, work.analyzed.shot, work.frame.index, work.prime)
+                by_size.setdefault(job.size, []).append((job, key))
+        for size, pairs in by_size.items():
+            jobs = [job for job, _ in pairs]
             with times.timed("restore"):
-                out = restorer.restore(np.stack([job.crop for job in jobs]))
+                out = tracked.restore(restorers.get(size), np.stack([job.crop for job in jobs]), [k for _, k in pairs])
             for job, face in zip(jobs, out):
                 job.restored = face
 
     def _paste(self, work: FrameWork, mask: str) -> None:
-        if not work.jobs:
+        if not work.jobs or work.prime:
             return
         cfg = self.config
         pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from vidgpen.config import RestoreConfig
+from vidgpen.errors import ConfigError
 from vidgpen.faces.align import affine_scale
 from vidgpen.faces.analyze import TrackedFace
 from vidgpen.models.restorer import Restorer
@@ -37,6 +38,10 @@ class RestorerSet:
         from vidgpen.models.restorer import load_restorer
 
         cfg = self._config
+        if source.lower().endswith(".onnx") and cfg.deflicker > 0:
+            raise ConfigError(f"deflicker: {source} is an ONNX export, one graph from face to face; fusing a "
+                              "track's frames needs GPEN's encoder and generator apart: give the checkpoint, "
+                              "or --deflicker 0")
         return load_restorer(source, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                              compile=cfg.compile)
 

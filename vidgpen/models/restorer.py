@@ -7,9 +7,10 @@ test double can stand in for :class:`FaceRestorer`; :func:`load_restorer` picks 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
@@ -22,8 +23,10 @@ from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve
 from vidgpen.models.gpen import GPEN
 from vidgpen.models.gpen_fast import FastGPEN
 from vidgpen.models.loader import load_gpen, resolve_source
+from vidgpen.models.temporal import FaceKey, TemporalFusion, track_noise
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -39,6 +42,14 @@ class Restorer(Protocol):
     def size(self) -> int: ...
 
     def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TrackedRestorer(Restorer, Protocol):
+    """A restorer that also takes each face's track (see :meth:`FaceRestorer.restore_tracked`)."""
+
+    def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
+                        fusion: TemporalFusion | None) -> np.ndarray: ...
 
 
 CPU_PER_FACE_FROM = 512
@@ -68,7 +79,8 @@ class FaceRestorer:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = FastGPEN(self.model) if fast else self.model
+        self.fast_gpen = FastGPEN(self.model)  # restore_tracked's encode/decode halves, even with fast=False
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = self.fast_gpen if fast else self.model
         if fast and self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes per model: let cuDNN pick the fastest algorithms
         # On the CPU, batching large faces buys no speed (the fast path already runs per-face
@@ -76,6 +88,7 @@ class FaceRestorer:
         # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
         # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
         self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
+        self._warn_uncompiled = compile
         if compile:
             from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
 
@@ -117,9 +130,43 @@ class FaceRestorer:
         with torch.inference_mode():
             return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
 
+    def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
+                        fusion: TemporalFusion | None) -> np.ndarray:
+        """:meth:`restore` for faces in frame order with their track keys.
+
+        Super-resolution levels get fixed noise per track. With ``fusion``, each face's
+        encoder outputs are fused with its track's state between the batched encode and the
+        batched decode. Faces whose key is ``prime`` are only encoded and fused (rows left 0).
+        """
+        if len(keys) != len(faces):
+            raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
+        if self._warn_uncompiled and fusion is not None:
+            self._warn_uncompiled = False
+            log.warning("--compile covers the per-frame forward only: with --deflicker GPEN runs uncompiled")
+        chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
+        with torch.inference_mode():
+            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size,
+                                     lambda chunk: self._run_tracked(chunk, next(chunks), fusion))
+
     def _run(self, chunk: torch.Tensor) -> torch.Tensor:
-        x = faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
-        return output_to_faces(self.forward(x))
+        return output_to_faces(self.forward(self._input(chunk)))
+
+    def _input(self, chunk: torch.Tensor) -> torch.Tensor:
+        return faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
+
+    def _run_tracked(self, chunk: torch.Tensor, keys: Sequence[FaceKey], fusion: TemporalFusion | None) -> torch.Tensor:
+        code, features = self.fast_gpen.encode(self._input(chunk))
+        if fusion is not None:
+            for i, key in enumerate(keys):  # frame order: each face is fused after its track's previous one
+                fusion.fuse(key, code[i], [feature[i] for feature in features])
+        out = torch.zeros((len(keys), self.out_size, self.out_size, 3), dtype=torch.uint8)
+        kept = [i for i, key in enumerate(keys) if not key.prime]
+        if kept:
+            if len(kept) < len(keys):
+                code, features = code[kept], [feature[kept] for feature in features]
+            noise = track_noise([keys[i] for i in kept], self.device) if self.model.n_noise_levels else None
+            out[kept] = output_to_faces(self.fast_gpen.decode(code, features, noise)).cpu()
+        return out
 
 
 def load_restorer(

@@ -1,0 +1,46 @@
+"""The restore stage's side of ``--deflicker``: faces go to the restorer with their track keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidgpen.models.restorer import Restorer, TrackedRestorer
+from vidgpen.models.temporal import FaceKey, TemporalFusion
+
+
+class TrackedRestore:
+    """Restores batches of faces in frame order, one :class:`TemporalFusion` per model size.
+
+    A restorer with ``restore_tracked`` (vidgpen's GPEN) gets each face's key, and the
+    fusion when ``strength`` > 0; any other restorer (a plug-in, an ONNX session) restores
+    frame by frame and never sees ``prime`` faces.
+    """
+
+    def __init__(self, strength: float) -> None:
+        self.strength = strength
+        self._fusions: dict[int, TemporalFusion] = {}
+
+    def restore(self, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey]) -> np.ndarray:
+        if isinstance(restorer, TrackedRestorer):
+            return restorer.restore_tracked(crops, keys, self._fusion(restorer.size))
+        kept = [i for i, key in enumerate(keys) if not key.prime]
+        out = restorer.restore(crops[kept])
+        if len(kept) == len(keys):
+            return out
+        full = np.zeros((len(keys), *out.shape[1:]), dtype=out.dtype)
+        full[kept] = out
+        return full
+
+    def _fusion(self, size: int) -> TemporalFusion | None:
+        if self.strength == 0:
+            return None
+        if size not in self._fusions:
+            self._fusions[size] = TemporalFusion(self.strength)
+        return self._fusions[size]
+
+    @property
+    def seconds(self) -> float:
+        """Time spent fusing (a part of the restore stage's)."""
+        return sum(fusion.seconds for fusion in self._fusions.values())
