@@ -35,9 +35,10 @@ import torch
 from torch import Tensor
 
 MIN_GAIN = 0.1  # the noise-only gain at strength 1: a frame's weight halves every ~7 frames
-GATE_LOW = 4.0  # innovation / expected noise up to which a position is treated as noise
-GATE_HIGH = 16.0  # ... and from which it is followed at once (gain 1)
-NOISE_RATE = 0.1  # how fast the running noise level follows the frames' median innovation
+GATE_LOW = 8.0  # innovation / expected noise up to which a position is treated as noise
+GATE_HIGH = 32.0  # ... and from which it is followed at once (gain 1)
+NOISE_RATE = 0.3  # how fast each position's noise level follows its innovations
+NOISE_SPREAD = 4.0  # no position's noise level exceeds this × the median's
 _MEDIAN_SAMPLES = 4096  # positions the frame's median innovation is taken over (a strided grid)
 _NOISE_SEED = 0x5EED_0000  # super-resolution noise is seeded with this + the track id
 
@@ -69,15 +70,16 @@ class _Filter:
         """Fuse the measurement ``x`` into the estimate and overwrite ``x`` with it."""
         prior = self.var + q
         innovation = x - self.mean
-        energy = _energy(innovation)
-        frame_noise = _median(energy / (prior + 1.0))
-        noise = frame_noise if self.noise is None else self.noise
-        surprise = energy / (noise * (prior + 1.0) + 1e-12)
+        scaled = _energy(innovation) / (prior + 1.0)  # what noise alone makes 1 × the noise level
+        if self.noise is None:
+            self.noise = _median(scaled).expand_as(scaled).clone()
+        surprise = scaled / (self.noise + 1e-12)
         kalman = prior / (prior + 1.0)
         gain = kalman + (1.0 - kalman) * ((surprise - GATE_LOW) / (GATE_HIGH - GATE_LOW)).clamp_(0.0, 1.0)
         self.mean.add_(innovation.mul_(gain.to(x.dtype)))
         self.var = (1.0 - gain).square_().mul_(prior).add_(gain.square())
-        self.noise = torch.where(frame_noise < GATE_HIGH * noise, noise + NOISE_RATE * (frame_noise - noise), noise)
+        self.noise.lerp_(torch.minimum(scaled, GATE_LOW * self.noise), NOISE_RATE)
+        self.noise = torch.minimum(self.noise, NOISE_SPREAD * _median(self.noise))
         x.copy_(self.mean)
 
 
@@ -107,7 +109,7 @@ class TemporalFusion:
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"deflicker strength must be within (0, 1], got {strength}")
         self.strength = strength
-        gain = 1.0 - strength * (1.0 - MIN_GAIN)
+        gain = MIN_GAIN**strength
         self._q = gain * gain / (1.0 - gain)  # the random walk's variance whose steady Kalman gain is `gain`
         self._tracks: dict[int, _Track] = {}
         self.peak_tracks = 0
@@ -115,6 +117,12 @@ class TemporalFusion:
 
     def __len__(self) -> int:
         return len(self._tracks)
+
+    @property
+    def state_bytes(self) -> int:
+        """Memory the live tracks' states hold (about one face's encoder outputs per track)."""
+        return sum(t.nbytes for track in self._tracks.values() for f in track.filters
+                   for t in (f.mean, f.var, *([] if f.noise is None else [f.noise])))
 
     def fuse(self, key: FaceKey, code: Tensor, features: Sequence[Tensor]) -> None:
         """Replace one face's style code (D) and encoder maps (C×H×W each) in place by its track's estimate."""

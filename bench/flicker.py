@@ -1,0 +1,182 @@
+"""Flicker of restored faces with and without ``--deflicker``, on a clip whose motion is known.
+
+    python bench/flicker.py                                  # GPEN 64, 128, 256 (random weights)
+    python bench/flicker.py --sizes 128 --strengths 0 0.5 1 --strip docs/deflicker-strip.png
+
+The clip: a real FFHQ photo (../shared/faces) moved along a known smooth path with fresh
+grain and JPEG on every frame, a sudden local change (from frame ``STEP`` a dark patch covers
+the mouth, as a hand would), then a hard cut to another face. It runs through the real pipeline (detection,
+tracking, smoothing, GPEN, paste-back, ffv1 output). Each output frame is warped back into
+the photo's coordinates by the known motion: the true face is static there, so the mean
+absolute change between consecutive frames over the inner face is its flicker (input: the
+same on the decoded input). Printed per GPEN size and strength:
+
+* flicker, in levels of 255 (pairs across the step and the cut left out);
+* lag: frames after the cut / the step until the inner face's mean level is within 1 of the
+  per-frame (``--deflicker 0``) run's;
+* PSNR of each shot's temporal mean against the per-frame run's (low = drift or ghosting);
+* restore time per face (GPEN + fusion) and the fusion's share.
+
+GPENs are random-weight checkpoints in the official layout (no real weights here), so the
+numbers say how much the fusion steadies what a GPEN passes on, not how good faces look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from face_clips import load_face, make_clip, smooth_path  # noqa: E402
+from gpen_checkpoints import make_gpen_checkpoint  # noqa: E402
+from media import decoded_frames, write_video  # noqa: E402
+
+from vidgpen import Pipeline, RestoreConfig  # noqa: E402
+from vidgpen.faces.align import invert_affine  # noqa: E402
+
+FACES = REPO.parent / "shared" / "faces"
+SHOT, STEP, FPS = 48, 24, 25  # frames per shot; the mouth covered from STEP on
+FACE_PX = 160  # photo width in the frame (the face is about half of it)
+CONFIGS = {64: dict(narrow=0.25), 128: dict(narrow=0.25), 256: dict(narrow=0.5, channel_multiplier=1, style_dim=512, n_mlp=8)}
+
+
+def make_test_clip(folder: Path) -> tuple[Path, np.ndarray, int]:
+    """The video, each frame's source → frame affine, and the photo's side."""
+    first = load_face(FACES / "ffhq_00003.png", FACE_PX)
+    covered = first.copy()  # a hand over the mouth: a sudden local change
+    cv2.rectangle(covered, (FACE_PX // 3, int(FACE_PX * 0.66)), (FACE_PX * 2 // 3, int(FACE_PX * 0.8)), (70, 55, 50), -1)
+    second = load_face(FACES / "ffhq_00007.png", FACE_PX)
+    path = smooth_path(180, 130, dx=30, dy=12, angle=5, zoom=0.06, period=40)
+    a = make_clip([(first, path)], SHOT, (360, 260), seed=0, codec=None, noise=5.0, jpeg=50)
+    a_covered = make_clip([(covered, path)], SHOT, (360, 260), seed=0, codec=None, noise=5.0, jpeg=50)
+    b = make_clip([(second, path)], SHOT, (360, 260), seed=3, codec=None, cut_at=0, noise=5.0, jpeg=50)
+    frames = a.frames[:STEP] + a_covered.frames[STEP:] + b.frames
+    motions = np.concatenate([a.motions[0], b.motions[0]])
+    return write_video(folder / "clip.mp4", frames, fps=FPS, options={"crf": "20"}), motions, FACE_PX
+
+
+def to_photo(frames: list[np.ndarray], motions: np.ndarray, side: int) -> np.ndarray:
+    """Every frame warped back into the photo's coordinates (float32, T×side×side×3)."""
+    return np.stack([cv2.warpAffine(f.astype(np.float32), invert_affine(m), (side, side), flags=cv2.INTER_LINEAR)
+                     for f, m in zip(frames, motions)])
+
+
+def inner_face(side: int) -> np.ndarray:
+    mask = np.zeros((side, side), np.uint8)
+    cv2.ellipse(mask, (side // 2, int(side * 0.55)), (int(side * 0.2), int(side * 0.26)), 0, 0, 360, 1, -1)
+    return mask.astype(bool)
+
+
+def flicker(photo: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |frame-to-frame change| over the inner face, within each stretch where the face is the same."""
+    changes = [np.abs(photo[t + 1] - photo[t])[mask].mean() for t in range(len(photo) - 1) if t + 1 not in (STEP, SHOT)]
+    return float(np.mean(changes))
+
+
+def lag(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray, at: int) -> int:
+    """Frames from ``at`` until the inner face's mean level is within 1 of the per-frame run's."""
+    for t in range(at, len(photo)):
+        if abs(photo[t][mask].mean() - per_frame[t][mask].mean()) <= 1.0:
+            return t - at
+    return len(photo) - at
+
+
+def mean_psnr(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray) -> float:
+    """The lower of the shots' temporal-mean PSNRs against the per-frame run (inner face)."""
+    psnrs = []
+    for span in (slice(0, STEP), slice(STEP, SHOT), slice(SHOT, None)):
+        error = ((photo[span].mean(0) - per_frame[span].mean(0))[mask] ** 2).mean()
+        psnrs.append(10 * np.log10(255**2 / max(error, 1e-10)))
+    return float(min(psnrs))
+
+
+def restore(video: Path, weights: Path, strength: float, out: Path, detector: str) -> tuple[list[np.ndarray], dict]:
+    config = RestoreConfig(weights=str(weights), deflicker=strength, device="cpu", codec="ffv1", pix_fmt="yuv444p10le",
+                           detector=detector)  # 10-bit 4:4:4: no chroma loss, rounding 1/4 level
+    report = Pipeline(config).run(video, out, overwrite=True)
+    return [f.to_ndarray(format="rgb24") for f in decoded_frames(out)], report.to_dict()
+
+
+def measure(size: int, strengths: list[float], clip: tuple[Path, np.ndarray, int], folder: Path,
+            detector: str) -> list[dict]:
+    video, motions, side = clip
+    weights = make_gpen_checkpoint(folder / f"gpen-{size}.pth", size=size, **CONFIGS[size])
+    mask = inner_face(side)
+    photos, rows = {}, []
+    for strength in sorted(set([0.0, *strengths])):
+        frames, report = restore(video, weights, strength, folder / f"out-{size}-{strength}.mkv", detector)
+        photos[strength] = to_photo(frames, motions, side)
+        faces = max(report["faces"], 1)
+        rows.append(dict(size=size, deflicker=strength, flicker=flicker(photos[strength], mask),
+                         tracks=report["tracks"], faces=report["faces"],
+                         restore_ms_per_face=1000 * report["stage_seconds"].get("restore", 0.0) / faces,
+                         fusion_ms_per_face=1000 * report["stage_seconds"].get("deflicker", 0.0) / faces))
+    for row in rows:
+        photo = photos[row["deflicker"]]
+        row.update(lag_cut=lag(photo, photos[0.0], mask, SHOT), lag_step=lag(photo, photos[0.0], mask, STEP),
+                   mean_psnr=mean_psnr(photo, photos[0.0], mask))
+    rows[0]["photos"] = photos  # for the strip; dropped before printing
+    return rows
+
+
+def strip(photos: dict[float, np.ndarray], input_photo: np.ndarray, strength: float, path: Path) -> None:
+    """Six consecutive frames of the first shot in photo coordinates: input, per-frame, fused, and |Δ| ×4 of both."""
+    frames = range(8, 14)
+    side = input_photo.shape[1]
+    box = slice(int(side * 0.22), int(side * 0.88)), slice(int(side * 0.17), int(side * 0.83))
+
+    def tile(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.clip(image[box], 0, 255).astype(np.uint8), (96, 96), interpolation=cv2.INTER_AREA)
+
+    rows = [[tile(p[t]) for t in frames] for p in (input_photo, photos[0.0], photos[strength])]
+    rows += [[tile(4 * np.abs(p[t] - p[t - 1])) for t in frames] for p in (photos[0.0], photos[strength])]
+    image = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
+    cv2.imwrite(str(path), image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
+
+
+def _table(rows: list[dict], input_flicker: float) -> str:
+    lines = [f"input flicker {input_flicker:.2f} levels (inner face, photo coordinates)",
+             "GPEN | deflicker | flicker | lag after cut | lag after step | temporal-mean PSNR | restore ms/face | fusion ms/face"]
+    for r in rows:
+        lines.append(f"{r['size']} | {r['deflicker']:g} | {r['flicker']:.2f} | {r['lag_cut']} | {r['lag_step']} | "
+                     f"{r['mean_psnr']:.1f} dB | {r['restore_ms_per_face']:.1f} | {r['fusion_ms_per_face']:.1f}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], choices=sorted(CONFIGS))
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--strip", type=Path, help="write the crop strip of the largest size here (PNG)")
+    parser.add_argument("--strip-strength", type=float, default=RestoreConfig().deflicker)
+    parser.add_argument("--detector", default=RestoreConfig().detector)
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = make_test_clip(folder)
+        input_photo = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(clip[0])], clip[1], clip[2])
+        input_flicker = flicker(input_photo, inner_face(clip[2]))
+        rows = []
+        for size in args.sizes:
+            size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder, args.detector)
+            photos = size_rows[0].pop("photos")
+            rows += size_rows
+        if args.strip:
+            strip(photos, input_photo, args.strip_strength, args.strip)
+    print(_table(rows, input_flicker))
+    if args.json:
+        args.json.write_text(json.dumps(dict(input_flicker=input_flicker, rows=rows), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
