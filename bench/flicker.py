@@ -11,7 +11,8 @@ the photo's coordinates by the known motion: the true face is static there, so t
 absolute change between consecutive frames over the inner face is its flicker (input: the
 same on the decoded input). Printed per GPEN size and strength:
 
-* flicker, in levels of 255 (pairs across the step and the cut left out);
+* flicker, in levels of 255 (pairs across the step and the cut left out), and its floor: the
+  same with every face replaced by one fixed restored face (the alignment's own jitter);
 * lag: frames after the cut / the step until the inner face's mean level is within 1 of the
   per-frame (``--deflicker 0``) run's;
 * PSNR of each shot's temporal mean against the per-frame run's (low = drift or ghosting);
@@ -36,14 +37,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from face_clips import load_face, make_clip, smooth_path  # noqa: E402
+from flicker_measure import StillRestorer, flicker, inner_face, to_photo  # noqa: E402
 from gpen_checkpoints import make_gpen_checkpoint  # noqa: E402
 from media import decoded_frames, write_video  # noqa: E402
 
 from vidgpen import Pipeline, RestoreConfig  # noqa: E402
-from vidgpen.faces.align import invert_affine  # noqa: E402
+from vidgpen.models.restorer import FaceRestorer  # noqa: E402
 
 FACES = REPO.parent / "shared" / "faces"
 SHOT, STEP, FPS = 48, 24, 25  # frames per shot; the mouth covered from STEP on
+BREAKS = (STEP, SHOT)  # frame pairs ending here are not flicker but the change and the cut
 FACE_PX = 160  # photo width in the frame (the face is about half of it)
 CONFIGS = {64: dict(narrow=0.25), 128: dict(narrow=0.25), 256: dict(narrow=0.5, channel_multiplier=1, style_dim=512, n_mlp=8)}
 
@@ -63,24 +66,6 @@ def make_test_clip(folder: Path) -> tuple[Path, np.ndarray, int]:
     return write_video(folder / "clip.mp4", frames, fps=FPS, options={"crf": "20"}), motions, FACE_PX
 
 
-def to_photo(frames: list[np.ndarray], motions: np.ndarray, side: int) -> np.ndarray:
-    """Every frame warped back into the photo's coordinates (float32, T×side×side×3)."""
-    return np.stack([cv2.warpAffine(f.astype(np.float32), invert_affine(m), (side, side), flags=cv2.INTER_LINEAR)
-                     for f, m in zip(frames, motions)])
-
-
-def inner_face(side: int) -> np.ndarray:
-    mask = np.zeros((side, side), np.uint8)
-    cv2.ellipse(mask, (side // 2, int(side * 0.55)), (int(side * 0.2), int(side * 0.26)), 0, 0, 360, 1, -1)
-    return mask.astype(bool)
-
-
-def flicker(photo: np.ndarray, mask: np.ndarray) -> float:
-    """Mean |frame-to-frame change| over the inner face, within each stretch where the face is the same."""
-    changes = [np.abs(photo[t + 1] - photo[t])[mask].mean() for t in range(len(photo) - 1) if t + 1 not in (STEP, SHOT)]
-    return float(np.mean(changes))
-
-
 def lag(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray, at: int) -> int:
     """Frames from ``at`` until the inner face's mean level is within 1 of the per-frame run's."""
     for t in range(at, len(photo)):
@@ -98,10 +83,12 @@ def mean_psnr(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray) -> flo
     return float(min(psnrs))
 
 
-def restore(video: Path, weights: Path, strength: float, out: Path, detector: str) -> tuple[list[np.ndarray], dict]:
-    config = RestoreConfig(weights=str(weights), deflicker=strength, device="cpu", codec="ffv1", pix_fmt="yuv444p10le",
-                           detector=detector)  # 10-bit 4:4:4: no chroma loss, rounding 1/4 level
-    report = Pipeline(config).run(video, out, overwrite=True)
+def restore(video: Path, weights: Path, strength: float | None, out: Path, detector: str) -> tuple[list[np.ndarray], dict]:
+    """The pipeline at ``strength``; None: :class:`StillRestorer` (the alignment's flicker floor)."""
+    config = RestoreConfig(weights=str(weights), deflicker=strength or 0.0, device="cpu", codec="ffv1",
+                           pix_fmt="yuv444p10le", detector=detector)  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
+    still = None if strength is not None else StillRestorer(FaceRestorer.load(weights, device="cpu"))
+    report = Pipeline(config, restorer=still).run(video, out, overwrite=True)
     return [f.to_ndarray(format="rgb24") for f in decoded_frames(out)], report.to_dict()
 
 
@@ -110,12 +97,13 @@ def measure(size: int, strengths: list[float], clip: tuple[Path, np.ndarray, int
     video, motions, side = clip
     weights = make_gpen_checkpoint(folder / f"gpen-{size}.pth", size=size, **CONFIGS[size])
     mask = inner_face(side)
+    floor = flicker(to_photo(restore(video, weights, None, folder / "still.mkv", detector)[0], motions, side), mask, BREAKS)
     photos, rows = {}, []
     for strength in sorted(set([0.0, *strengths])):
         frames, report = restore(video, weights, strength, folder / f"out-{size}-{strength}.mkv", detector)
         photos[strength] = to_photo(frames, motions, side)
         faces = max(report["faces"], 1)
-        rows.append(dict(size=size, deflicker=strength, flicker=flicker(photos[strength], mask),
+        rows.append(dict(size=size, deflicker=strength, flicker=flicker(photos[strength], mask, BREAKS), floor=floor,
                          tracks=report["tracks"], faces=report["faces"],
                          restore_ms_per_face=1000 * report["stage_seconds"].get("restore", 0.0) / faces,
                          fusion_ms_per_face=1000 * report["stage_seconds"].get("deflicker", 0.0) / faces))
@@ -144,9 +132,9 @@ def strip(photos: dict[float, np.ndarray], input_photo: np.ndarray, strength: fl
 
 def _table(rows: list[dict], input_flicker: float) -> str:
     lines = [f"input flicker {input_flicker:.2f} levels (inner face, photo coordinates)",
-             "GPEN | deflicker | flicker | lag after cut | lag after step | temporal-mean PSNR | restore ms/face | fusion ms/face"]
+             "GPEN | deflicker | flicker | alignment floor | lag after cut | lag after step | temporal-mean PSNR | restore ms/face | fusion ms/face"]
     for r in rows:
-        lines.append(f"{r['size']} | {r['deflicker']:g} | {r['flicker']:.2f} | {r['lag_cut']} | {r['lag_step']} | "
+        lines.append(f"{r['size']} | {r['deflicker']:g} | {r['flicker']:.2f} | {r['floor']:.2f} | {r['lag_cut']} | {r['lag_step']} | "
                      f"{r['mean_psnr']:.1f} dB | {r['restore_ms_per_face']:.1f} | {r['fusion_ms_per_face']:.1f}")
     return "\n".join(lines)
 
@@ -164,7 +152,7 @@ def main() -> int:
         folder = Path(tmp)
         clip = make_test_clip(folder)
         input_photo = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(clip[0])], clip[1], clip[2])
-        input_flicker = flicker(input_photo, inner_face(clip[2]))
+        input_flicker = flicker(input_photo, inner_face(clip[2]), BREAKS)
         rows = []
         for size in args.sizes:
             size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder, args.detector)
