@@ -139,3 +139,18 @@ def packet_digests(path: str | Path, kind: str = "audio") -> list[tuple[Fraction
             for p in container.demux(streams[0])
             if p.size and p.pts is not None
         ]
+
+
+def with_subtitles(video: Path, out: Path) -> Path:
+    """Remux ``video`` with a two-cue SubRip track (PyAV reads .srt as a subtitle stream)."""
+    srt = out.with_suffix(".srt")
+    srt.write_text("1\n00:00:00,100 --> 00:00:00,200\nHello\n\n2\n00:00:00,300 --> 00:00:00,400\nThere\n")
+    with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(out), "w") as o:
+        pairs = [(v, v.streams.video[0]), (s, s.streams.subtitles[0])]
+        targets = {id(st): o.add_stream_from_template(st) for _, st in pairs}
+        for container, stream in pairs:
+            for packet in container.demux(stream):
+                if packet.size:  # not the flush packet
+                    packet.stream = targets[id(stream)]
+                    o.mux(packet)
+    return out

@@ -70,7 +70,8 @@ def test_settings_hash_tracks_output_relevant_settings():
 def test_boolean_flags_override_presets_both_ways():
     import argparse
 
-    from vidgpen.commands import add_restore_arguments, config_from_args
+    from vidgpen.cli.args import config_from_args
+    from vidgpen.cli.restore import add_arguments as add_restore_arguments
 
     parser = argparse.ArgumentParser()
     add_restore_arguments(parser)

@@ -98,7 +98,7 @@ def test_inspect_failing_output_leaves_no_json(clip_path, tmp_path, capsys):
 
 
 def test_json_is_renamed_into_place_only_on_success(tmp_path):
-    from vidgpen.faces.inspect import _open_json
+    from vidgpen.cli.inspect import _open_json
 
     out = tmp_path / "faces.json"
     with pytest.raises(RuntimeError), _open_json(str(out), overwrite=False) as js:

@@ -28,6 +28,7 @@ from vidgpen.config import ConfigLayers, build_config  # noqa: E402
 from vidgpen.faces.blend import parsing_masks  # noqa: E402
 from vidgpen.faces.detect import FacexlibRetinaFace, make_detector  # noqa: E402
 from vidgpen.models import registry  # noqa: E402
+from vidgpen.models.device import resolve_device  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def _face(size: int) -> np.ndarray:
 @pytest.mark.parametrize("name", ["retinaface", "retinaface-mobilenet"])
 def test_retinaface_runs_facexlibs_network(name, caplog):
     with caplog.at_level(logging.WARNING):
-        detector = make_detector(name, score_threshold=0.0, device="auto")  # random weights: keep every candidate
+        detector = make_detector(name, score_threshold=0.0, device=str(resolve_device("auto")))  # random weights: keep every candidate
     assert isinstance(detector.inner, FacexlibRetinaFace) and "unavailable" not in caplog.text
     found = detector.detect(_face(320))
     assert found, "with no score threshold some candidates survive NMS"

@@ -17,6 +17,7 @@ from media import (
     moving_frames,
     packet_digests,
     plane_bytes,
+    with_subtitles,
     write_video,
 )
 
@@ -241,23 +242,8 @@ def test_frames_without_source_are_converted_from_the_image(clip: Path, tmp_path
             assert np.abs(frame.image.astype(int) - image).mean() < 3
 
 
-def _with_subtitles(video: Path, out: Path) -> Path:
-    """Remux ``video`` with a two-cue SubRip track (PyAV reads .srt as a subtitle stream)."""
-    srt = out.with_suffix(".srt")
-    srt.write_text("1\n00:00:00,100 --> 00:00:00,200\nHello\n\n2\n00:00:00,300 --> 00:00:00,400\nThere\n")
-    with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(out), "w") as o:
-        pairs = [(v, v.streams.video[0]), (s, s.streams.subtitles[0])]
-        targets = {id(st): o.add_stream_from_template(st) for _, st in pairs}
-        for container, stream in pairs:
-            for packet in container.demux(stream):
-                if packet.size:  # not the flush packet
-                    packet.stream = targets[id(stream)]
-                    o.mux(packet)
-    return out
-
-
 def test_subtitles_are_copied_or_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
-    src = _with_subtitles(write_video(tmp_path / "v.mkv", moving_frames(12)), tmp_path / "subbed.mkv")
+    src = with_subtitles(write_video(tmp_path / "v.mkv", moving_frames(12)), tmp_path / "subbed.mkv")
     assert [s.codec for s in probe(src).streams] == ["subrip"]
     _copy(src, tmp_path / "out.mkv")
     assert packet_digests(tmp_path / "out.mkv", "subtitle") == packet_digests(src, "subtitle")

@@ -129,7 +129,7 @@ def test_not_a_gpen_lists_only_a_few_keys(tmp_path):
 
 
 def test_cli_exit_code_2_without_traceback(tmp_path, capsys):
-    pytest.importorskip("vidgpen.faces.inspect", reason="vidgpen.cli imports vidgpen.faces.inspect (issue 3)")
+    pytest.importorskip("vidgpen.cli.inspect", reason="vidgpen.cli imports vidgpen.cli.inspect (issue 3)")
     from vidgpen.cli import main
 
     for path, expect in _bad_files(tmp_path):
@@ -143,7 +143,7 @@ def test_cli_exit_code_2_without_traceback(tmp_path, capsys):
 
 
 def test_python_m_vidgpen_reports_bad_checkpoint(tmp_path):
-    pytest.importorskip("vidgpen.faces.inspect", reason="vidgpen.cli imports vidgpen.faces.inspect (issue 3)")
+    pytest.importorskip("vidgpen.cli.inspect", reason="vidgpen.cli imports vidgpen.cli.inspect (issue 3)")
     bad = tmp_path / "bad.pth"
     bad.write_text("nope")
     proc = subprocess.run(

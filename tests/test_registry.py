@@ -28,7 +28,7 @@ def _sha256(path: Path) -> str:
 
 
 def _cli(argv, capsys):
-    pytest.importorskip("vidgpen.faces.inspect", reason="vidgpen.cli imports vidgpen.faces.inspect (issue 3)")
+    pytest.importorskip("vidgpen.cli.inspect", reason="vidgpen.cli imports vidgpen.cli.inspect (issue 3)")
     from vidgpen.cli import main
 
     code = main(argv)

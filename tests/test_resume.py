@@ -17,7 +17,7 @@ from media import decoded_frames, frame_times, moving_frames, packet_digests, pl
 from vidgpen import Pipeline, RestoreConfig
 from vidgpen.io.reader import probe
 from vidgpen.models.restorer import FaceRestorer
-from vidgpen.resume import parts_folder, plan_segments, run_resumable
+from vidgpen.pipeline.segments import parts_folder, plan_segments, run_resumable
 
 FRAMES, FPS = 100, 25  # 4 s: segments of 1 s → [0, 1), [1, 2), [2, end)
 
@@ -137,3 +137,24 @@ def test_cli_resume_and_its_refusals(media, tmp_path):
         refused = _cli("restore", str(media["video"]), "-o", str(tmp_path / "x.mp4"), "--resume", *extra)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
         assert not (tmp_path / "x.mp4").exists() and not parts_folder(tmp_path / "x.mp4").exists()
+
+
+def test_a_segmented_run_probes_its_input_once(media, tmp_path, monkeypatch):
+    """The input is probed and the output checked once for the run, not once per segment."""
+    import vidgpen.io.probe as probe_module
+
+    real, probed = probe_module.probe, []
+
+    def counting_probe(path):
+        probed.append(str(path))
+        return real(path)
+
+    for module in [m for name, m in sys.modules.items() if name.startswith("vidgpen")]:
+        if getattr(module, "probe", None) is real:
+            monkeypatch.setattr(module, "probe", counting_probe)
+    out = tmp_path / "out.mkv"
+    config = RestoreConfig(weights=str(media["weights"]), batch_size=1, codec="ffv1")
+    run_resumable(Pipeline(config), media["video"], out, 1.0)
+    assert len(plan_segments(0.0, probe(media["video"]).duration, 1.0)) == 3
+    assert probed.count(str(media["video"])) == 1
+    assert out.exists()

@@ -12,8 +12,9 @@ __version__ = "0.1.0"
 __all__ = ["Pipeline", "RestoreConfig", "RunReport", "restore_video", "__version__"]
 
 if TYPE_CHECKING:
+    from vidgpen.api import restore_video
     from vidgpen.config import RestoreConfig
-    from vidgpen.pipeline import Pipeline, RunReport, restore_video
+    from vidgpen.pipeline import Pipeline, RunReport
 
 
 def __getattr__(name: str) -> Any:
@@ -21,7 +22,11 @@ def __getattr__(name: str) -> Any:
         from vidgpen.config import RestoreConfig
 
         return RestoreConfig
-    if name in ("Pipeline", "RunReport", "restore_video"):
+    if name == "restore_video":
+        from vidgpen.api import restore_video
+
+        return restore_video
+    if name in ("Pipeline", "RunReport"):
         from vidgpen import pipeline
 
         return getattr(pipeline, name)

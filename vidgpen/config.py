@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 import sys
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -17,10 +18,8 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vidgpen.errors import ConfigError
-from vidgpen.faces.align import TEMPLATES as ALIGN_TEMPLATES
-from vidgpen.faces.blend import MASKS
-from vidgpen.faces.detect import DETECTORS
-from vidgpen.io.reader import DECODERS, DEINTERLACERS
+from vidgpen.faces.names import DETECTORS, MASKS, TEMPLATES
+from vidgpen.io.names import DECODERS, DEINTERLACERS, ENCODER_BACKENDS
 
 
 def _presets_dir() -> Path:
@@ -33,7 +32,6 @@ def _presets_dir() -> Path:
 PRESETS_DIR = _presets_dir()
 
 # The stages own their option names; config only checks values against them.
-TEMPLATES = tuple(ALIGN_TEMPLATES)
 DEINTERLACE = ("off", *DEINTERLACERS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -69,6 +67,9 @@ class RestoreConfig:
     crf: int = 18
     encoder_preset: str = "medium"
     pix_fmt: str = "yuv420p"
+    encoder_backend: str = "pyav"  # pyav (PyAV's bundled FFmpeg, in-process) | ffmpeg (an external ffmpeg binary)
+    ffmpeg: str | None = None  # the binary for encoder_backend = "ffmpeg" (default: $VIDGPEN_FFMPEG, then PATH)
+    ffmpeg_args: str = ""  # extra ffmpeg output options for encoder_backend = "ffmpeg", e.g. "-tune film"
     start: float | None = None  # seconds
     end: float | None = None  # seconds
     queue_size: int = 16  # frames held between two stages
@@ -92,6 +93,11 @@ class RestoreConfig:
         choice("deinterlace", DEINTERLACE)
         choice("dtype", DTYPES)
         choice("decoder", DECODERS)
+        choice("encoder_backend", ENCODER_BACKENDS)
+        try:
+            shlex.split(self.ffmpeg_args)
+        except ValueError as exc:
+            raise bad("ffmpeg_args", f"{self.ffmpeg_args!r} cannot be split into options ({exc})") from None
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
         for key in ("strength", "grain", "deflicker"):
@@ -120,6 +126,13 @@ class RestoreConfig:
     def deinterlace_filter(self) -> str | None:
         """What the reader takes: None for "off", else the filter mode."""
         return None if self.deinterlace == "off" else self.deinterlace
+
+    @property
+    def encoding(self) -> dict[str, Any]:
+        """The encoder arguments of either writer (vidgpen.io.backends.open_writer)."""
+        return {"codec": self.codec, "crf": self.crf, "preset": self.encoder_preset, "pix_fmt": self.pix_fmt,
+                "backend": self.encoder_backend, "ffmpeg": self.ffmpeg,
+                "ffmpeg_args": tuple(shlex.split(self.ffmpeg_args))}
 
     def face_ids(self) -> list[int]:
         return [int(part) for part in self.faces.split(",") if part.strip()]

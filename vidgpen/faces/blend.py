@@ -19,6 +19,7 @@ import numpy as np
 
 from vidgpen.errors import ConfigError, VidgpenError
 from vidgpen.faces.align import affine_scale, template_points
+from vidgpen.faces.names import MASKS
 from vidgpen.io.frames import Box
 
 
@@ -96,7 +97,6 @@ def _is_grayscale(region: np.ndarray) -> bool:
     return bool(np.array_equal(region[..., 0], region[..., 1]) and np.array_equal(region[..., 1], region[..., 2]))
 
 
-MASKS = ("feather", "parsing")
 
 
 @dataclass
@@ -249,7 +249,7 @@ def _composite(image: np.ndarray, faces: list[_Face], strength: float) -> list[B
     return changed
 
 
-def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None, template: str = "gpen") -> list[np.ndarray]:
+def parsing_masks(crops: Sequence[np.ndarray], device: str = "cpu", template: str = "gpen") -> list[np.ndarray]:
     """Face-parsing masks (skin, brows, eyes, nose, lips; not hair or background) from
     facexlib's ParseNet, feathered; an optional extra (vidgpen[facexlib]).
 
@@ -258,10 +258,7 @@ def parsing_masks(crops: Sequence[np.ndarray], device: str | None = None, templa
     try:
         import torch
 
-        from vidgpen.models.device import resolve_device
-
-        device = str(resolve_device(device))  # "auto" → cuda or cpu, as for GPEN
-        net = _parsenet(device)
+        net = _parsenet(device)  # resolved by the caller (the pipeline resolves it once per run)
     except ImportError as exc:
         raise VidgpenError(f"face-parsing mask: facexlib is not available ({exc}); install vidgpen[facexlib] or use the template mask") from None
     out = []

@@ -26,10 +26,10 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import ConfigError, VidgpenError, WeightsError
+from vidgpen.faces.names import DETECTORS
 
 log = logging.getLogger(__name__)
 
-DETECTORS = ("retinaface-onnx", "retinaface", "retinaface-mobilenet", "dlib")
 DEFAULT_MAX_SIDE = 1280
 
 
@@ -209,18 +209,17 @@ _FACEXLIB = {"retinaface": ("retinaface_resnet50", "retinaface-resnet50"), "reti
 
 
 class FacexlibRetinaFace:
-    def __init__(self, name: str, device: str | None = None, score_threshold: float = 0.8):
+    def __init__(self, name: str, device: str = "cpu", score_threshold: float = 0.8):
         from facexlib.detection import (
             init_detection_model,  # optional extra: vidgpen[facexlib]
         )
 
         from vidgpen.models import registry
-        from vidgpen.models.device import resolve_device
 
         arch, weights_name = _FACEXLIB[name]
         path = Path(registry.resolve(weights_name))
         self.name = name
-        self.device = str(resolve_device(device))  # "auto" → cuda or cpu, as for GPEN
+        self.device = device  # resolved by the caller (the pipeline resolves it once per run)
         self.score_threshold = score_threshold
         self.net = init_detection_model(arch, half=False, device=self.device, model_rootpath=str(path.parent))
 
@@ -244,7 +243,7 @@ def make_detector(
     name: str = "retinaface-onnx",
     *,
     max_side: int | None = DEFAULT_MAX_SIDE,
-    device: str | None = None,
+    device: str = "cpu",
     upsample: int = 1,
     score_threshold: float = 0.8,
 ) -> Detector:

@@ -20,6 +20,7 @@ import numpy as np
 from vidgpen.errors import ConfigError, InputError, first_line
 from vidgpen.io.colour import swscale_matrix, swscale_range
 from vidgpen.io.frames import Frame, VideoInfo
+from vidgpen.io.names import DECODERS, DEINTERLACERS
 from vidgpen.io.probe import open_input, probe
 
 __all__ = ["DecordReader", "VideoReader", "open_video", "probe", "upright"]
@@ -27,8 +28,6 @@ __all__ = ["DecordReader", "VideoReader", "open_video", "probe", "upright"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DECODERS = ("pyav", "decord")
-DEINTERLACERS = ("bwdif", "yadif", "auto")
 
 
 class Reader(Protocol):

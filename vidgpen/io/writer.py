@@ -119,7 +119,7 @@ class VideoWriter:
         self._offset = round(Fraction(info.start_time + (start or 0.0)) / info.time_base) if trimmed else 0
         self._last_pts: int | None = None
         self._side: SideStreams | None = None
-        self._output = open_partial(self.path)
+        self._output = self._open_output()
         try:
             self._stream = self._add_video(codec, options, pix_fmt)
             if copy_streams:
@@ -130,6 +130,10 @@ class VideoWriter:
             if isinstance(exc, (av.FFmpegError, ValueError)):
                 raise OutputError(f"{self.path}: cannot start encoding with {codec} ({exc})") from exc
             raise
+
+    def _open_output(self) -> av.container.OutputContainer:
+        """Where the encoded streams go (the ffmpeg backend puts its pipe here)."""
+        return open_partial(self.path)
 
     def _add_video(self, codec: str, options: dict[str, str], pix_fmt: str) -> av.video.stream.VideoStream:
         container_format = self._output.format.name

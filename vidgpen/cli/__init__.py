@@ -1,4 +1,4 @@
-"""The ``vidgpen`` command line: one sub-command per job, exit codes users can script on.
+"""The ``vidgpen`` command line: one module per sub-command, exit codes users can script on.
 
 Exit codes: 0 done, 2 bad input or usage (one ``error: ...`` line, no traceback unless
 ``-v``), 1 failure while processing, 130 interrupted.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -25,9 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from vidgpen import commands
-    from vidgpen.faces import inspect as inspect_cmd
-    from vidgpen.models import commands as models_cmd
+    from vidgpen.cli import batch, inspect, models, presets, restore
 
     parser = _Parser(prog="vidgpen", description="Restore faces in videos with GPEN: tracked, smoothed, streaming.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; tracebacks on errors")
@@ -39,19 +38,16 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     subcommands = [
-        ("restore", "restore every face in a video", commands.add_restore_arguments, commands.run_restore),
-        ("batch", "restore every video of a library folder, resumable, locally or on Ray",
-         commands.add_batch_arguments, commands.run_batch),
-        ("inspect", "detect, track and align faces without restoring (no weights needed)",
-         inspect_cmd.add_arguments, inspect_cmd.run),
-        ("models", "list, locate, download and verify model weights", models_cmd.add_arguments, models_cmd.run),
-        ("presets", "list presets or show one merged over the defaults",
-         commands.add_presets_arguments, commands.run_presets),
+        ("restore", "restore every face in a video", restore),
+        ("batch", "restore every video of a library folder, resumable, locally or on Ray", batch),
+        ("inspect", "detect, track and align faces without restoring (no weights needed)", inspect),
+        ("models", "list, locate, download and verify model weights", models),
+        ("presets", "list presets or show one merged over the defaults", presets),
     ]
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
-    for name, text, add_arguments, handler in subcommands:
-        add_arguments(sub.add_parser(name, help=text, parents=[common]))
-        handlers[name] = handler
+    for name, text, module in subcommands:
+        module.add_arguments(sub.add_parser(name, help=text, parents=[common]))
+        handlers[name] = module.run
 
     parser.set_defaults(_handlers=handlers)
     return parser
@@ -62,7 +58,13 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up as Ctrl-C does: partial files and an ffmpeg child go
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the command itself, not a caller of main() that has its own signal handling
+        signal.signal(signal.SIGTERM, _interrupt)
     parser = _build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
@@ -82,7 +84,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

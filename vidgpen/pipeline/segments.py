@@ -28,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, InputError
 from vidgpen.io.concat import Part, join_parts
 from vidgpen.io.frames import VideoInfo
 from vidgpen.io.reader import probe
-from vidgpen.io.writer import check_output
-from vidgpen.pipeline import Pipeline, RunReport
+from vidgpen.pipeline.report import RunReport
+from vidgpen.pipeline.run import Pipeline, check_run
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,7 @@ def run_resumable(
     """Restore ``input`` into ``output`` segment by segment, reusing finished segments."""
     cfg = pipeline.config
     input, output = str(input), Path(output)
-    if segment_seconds <= 0:
-        raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
-    if cfg.faces not in ("all", "largest"):
-        raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
-    info = probe(input)
-    check_output(input, output, overwrite=overwrite)
-    if info.duration is None:
-        raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
-    span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
-    segments = plan_segments(cfg.start or 0.0, span_end, segment_seconds)
+    info, segments = _checked_plan(cfg, input, output, overwrite, segment_seconds)
     folder = _prepared_folder(output, _identity(input, pipeline, segment_seconds))
 
     started = time.perf_counter()
@@ -119,14 +111,28 @@ def run_resumable(
         end = cfg.end if segment.end is None else segment.end
         segment_pipeline = Pipeline(replace(cfg, start=segment.start, end=end), restorer=pipeline.restorer)
         report = segment_pipeline.run(input, part, on_start=start, on_progress=progress,
-                                      context=(CONTEXT_S, CONTEXT_S), copy_streams=False)
+                                      context=(CONTEXT_S, CONTEXT_S), copy_streams=False, probed=info)
         reports.append(report)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:
         on_start(info)
     join_parts(parts, info, output, cfg.start, cfg.end)
     shutil.rmtree(folder, ignore_errors=True)
-    return _combined(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
+    return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
+
+
+def _checked_plan(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
+                  segment_seconds: float) -> tuple[VideoInfo, list[Segment]]:
+    """Probe and check once for all segments, then cut the span."""
+    if segment_seconds <= 0:
+        raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
+    if cfg.faces not in ("all", "largest"):
+        raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
+    info = check_run(input, str(output), None, overwrite, cfg)
+    if info.duration is None:
+        raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
+    span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
+    return info, plan_segments(cfg.start or 0.0, span_end, segment_seconds)
 
 
 def _frame_count(part: Path) -> int:
@@ -162,26 +168,3 @@ def _prepared_folder(output: Path, identity: dict) -> Path:
     folder.mkdir()
     state.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
     return folder
-
-
-def _combined(reports: list[RunReport], input: str, output: str, wall: float, settings: dict) -> RunReport:
-    """One report for this invocation: the segments it restored (finished ones cost nothing)."""
-    stages: dict[str, float] = {}
-    for report in reports:
-        for stage, seconds in report.stage_seconds.items():
-            stages[stage] = round(stages.get(stage, 0.0) + seconds, 3)
-    frames = sum(r.frames for r in reports)
-    return RunReport(
-        input=input,
-        output=output,
-        frames=frames,
-        faces=sum(r.faces for r in reports),
-        tracks=max((r.tracks for r in reports), default=0),  # ids restart per segment: the most in one
-        wall_seconds=round(wall, 3),
-        fps=round(frames / wall, 3) if wall > 0 else 0.0,
-        stage_seconds=stages,
-        skipped_packets=sum(r.skipped_packets for r in reports),
-        peak_rss_mb=max((r.peak_rss_mb for r in reports), default=0.0),
-        models={k: v for r in reports for k, v in r.models.items()},
-        settings=settings,
-    )

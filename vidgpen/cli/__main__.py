@@ -1,0 +1,3 @@
+from vidgpen.cli import main
+
+raise SystemExit(main())

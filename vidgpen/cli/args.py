@@ -1,0 +1,78 @@
+"""The settings flags shared by ``restore``, ``batch`` and ``inspect``: flags → RestoreConfig.
+
+Only flags the user actually gave become overrides (argparse.SUPPRESS), so a preset or
+config file value is never silently replaced by a flag's default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from vidgpen.config import DEINTERLACE, ConfigLayers, RestoreConfig, build_config
+from vidgpen.errors import OutputError
+
+_S = argparse.SUPPRESS
+
+# flag → (RestoreConfig field, type, help); shared by `restore` and `batch`.
+RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
+    "--model": ("model", str, "registry name (gpen-bfr-2048 default, -1024, -512, -256) or auto"),
+    "--weights": ("weights", str, "path to a GPEN checkpoint in the official layout, or a .onnx export (wins over --model)"),
+    "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib"),
+    "--detect-every": ("detect_every", int, "run the detector every N frames, tracking between"),
+    "--device": ("device", str, "auto | cpu | cuda | cuda:N"),
+    "--dtype": ("dtype", str, "auto | float32 | float16 | bfloat16"),
+    "--batch-size": ("batch_size", int, "faces per GPEN forward"),
+    "--faces": ("faces", str, "all | largest | comma-separated track ids (see `vidgpen inspect`)"),
+    "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
+    "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
+    "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),
+    "--template": ("template", str, "alignment template: gpen | ffhq"),
+    "--mask": ("mask", str, "feather | parsing"),
+    "--deflicker": ("deflicker", float, "0..1: fuse each face with its track's previous frames inside GPEN (0 = per frame)"),
+    "--grain": ("grain", float, "0..1: put this share of the original's film grain back on restored faces"),
+    "--decoder": ("decoder", str, "pyav | decord"),
+    "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | h264_nvenc | hevc_nvenc"),
+    "--crf": ("crf", int, "encoder quality (lower is better)"),
+    "--encoder-preset": ("encoder_preset", str, "encoder speed preset, e.g. medium"),
+    "--pix-fmt": ("pix_fmt", str, "yuv420p | yuv420p10le | yuv444p"),
+    "--encoder-backend": ("encoder_backend", str, "pyav (default: PyAV's bundled FFmpeg) | ffmpeg (an external "
+                          "ffmpeg binary: VAAPI, VVC, your own build)"),
+    "--ffmpeg": ("ffmpeg", str, "the ffmpeg binary for --encoder-backend ffmpeg (default $VIDGPEN_FFMPEG, then PATH)"),
+    "--ffmpeg-args": ("ffmpeg_args", str, "extra ffmpeg output options as one string, after vidgpen's: "
+                      "--ffmpeg-args=\"-tune film\""),
+    "--start": ("start", float, "start time in seconds"),
+    "--end": ("end", float, "end time in seconds"),
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, help="preset name (see `vidgpen presets list`) or TOML path")
+    parser.add_argument("--config", default=None, help="TOML config file (overrides the preset)")
+    for flag, (dest, kind, text) in RESTORE_FLAGS.items():
+        metavar = flag.lstrip("-").upper().replace("-", "_")
+        parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, metavar=metavar, help=text)
+    parser.add_argument("--deinterlace", dest="cfg_deinterlace", nargs="?", const="auto", default=_S,
+                        choices=DEINTERLACE, help="deinterlace: auto (frames flagged interlaced; what the bare "
+                        "flag means), bwdif, yadif or off")
+    parser.add_argument("--compile", dest="cfg_compile", action=argparse.BooleanOptionalAction, default=_S,
+                        help="torch.compile GPEN: CUDA graphs and fused kernels on GPUs, little gain on CPUs; "
+                        "the first batch of each size compiles (20-60 s)")
+    parser.add_argument("--color-match", dest="cfg_color_match", action=argparse.BooleanOptionalAction, default=_S,
+                        help="match the restored face's colour to the original (--no-color-match to turn a "
+                        "preset's off)")
+
+
+def config_from_args(args: argparse.Namespace) -> RestoreConfig:
+    overrides = {key[4:]: value for key, value in vars(args).items() if key.startswith("cfg_")}
+    return build_config(ConfigLayers(preset=args.preset, config_file=args.config, overrides=overrides))
+
+
+def check_report_path(report: str | None) -> None:
+    """Fail before the work, not after it, when the report cannot be written."""
+    if report is None:
+        return
+    folder = Path(report).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OutputError(f"{report}: cannot write the report there (no such folder, or not writable)")

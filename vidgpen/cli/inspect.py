@@ -1,0 +1,117 @@
+"""``vidgpen inspect IN``: decode → detect → track → smooth → align, without GPEN.
+
+Shows what the restorer would work on (no weights needed): a summary of shots, tracks and
+face sizes, optionally a JSON of every frame's faces and an overlay video to check
+tracking and smoothing by eye.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+
+from vidgpen.cli.args import add_config_arguments, config_from_args
+from vidgpen.errors import OutputError
+
+if TYPE_CHECKING:
+    from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
+    from vidgpen.faces.inspect import FaceSummary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", metavar="IN", help="input video")
+    parser.add_argument("--json", metavar="OUT.json", help="write every frame's faces (boxes, landmarks, affines)")
+    parser.add_argument("--overlay", metavar="OUT.mp4", help="write the video with boxes, track ids, raw and smoothed landmarks")
+    parser.add_argument("--model-size", type=int, default=512, metavar="S", help="aligned crop size for the affines (default: %(default)s)")
+    add_config_arguments(parser)  # the restore settings, so tracks and ids are the ones restore sees
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --overlay / --json output")
+
+
+@contextlib.contextmanager
+def _open_json(path: str, overwrite: bool) -> Iterator[IO[str]]:
+    """Write to the partial path and rename on success, so an error never leaves a
+    truncated JSON under the real name."""
+    from vidgpen.io.writer import partial_path
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target}: exists (use --overwrite to replace it)")
+    partial = partial_path(target)
+    try:
+        handle = partial.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write ({exc.strerror})") from None
+    try:
+        with handle:
+            yield handle
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+
+
+def _analyzed(reader, analyzer: FaceAnalyzer) -> Iterator[list[AnalyzedFrame]]:
+    for frame in reader:
+        yield analyzer.push(frame)
+    yield analyzer.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
+    from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
+    from vidgpen.io.reader import open_video
+    from vidgpen.io.writer import VideoWriter
+
+    cfg = config_from_args(args)
+    analyzer = make_analyzer(cfg)
+    size, template = args.model_size, cfg.template
+    summary = FaceSummary()
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end))
+        info = reader.info
+        # The overlay first: when it cannot be written, no JSON was started.
+        writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
+        js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
+        if js:
+            header = {"video": video_json(info), "model_size": size, "template": template}
+            js.write(json.dumps(header)[:-1] + ', "frames": [\n')
+        for items in _analyzed(reader, analyzer):
+            for item in items:
+                if js:
+                    js.write(("" if not summary.per_frame else ",\n") + json.dumps(frame_json(item, size, template)))
+                summary.add(item)
+                if writer:
+                    draw_overlay(item)
+                    writer.write(item.frame)
+        if js:
+            js.write("\n]}\n")
+    _print_summary(args, analyzer, summary)
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, analyzer: FaceAnalyzer, summary: FaceSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = analyzer.timings
+    counts = np.array(summary.per_frame or [0])
+    console.print(f"[bold]{args.input}[/]")
+    console.print(f"{len(summary.per_frame)} frames, {summary.shots} shot(s), {len(summary.tracks)} track(s)")
+    console.print(f"faces per frame: mean {counts.mean():.2f}, max {counts.max()}; frames with faces: {int((counts > 0).sum())}")
+    console.print(f"detector {analyzer.detector.name}: detect {t.detect:.2f}s, track {t.track:.2f}s, smooth {t.smooth:.2f}s")
+    if summary.tracks:
+        table = Table("track", "frames", "first", "last", "detected", "size px (median)")
+        for tid, st in sorted(summary.tracks.items()):
+            table.add_row(str(tid), str(st.frames), str(st.first), str(st.last), f"{st.detected / st.frames:.0%}", f"{np.median(st.sizes):.0f}")
+        console.print(table)
+    if args.json:
+        console.print(f"wrote {args.json}")
+    if args.overlay:
+        console.print(f"wrote {args.overlay}")

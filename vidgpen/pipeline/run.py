@@ -1,0 +1,119 @@
+"""``Pipeline.run``: one video through decode → analyze → align → restore → paste → encode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from vidgpen.config import RestoreConfig
+from vidgpen.errors import InputError, OutputError
+from vidgpen.faces.analyze import make_analyzer
+from vidgpen.faces.paste import usable_mask
+from vidgpen.io.backends import check_backend
+from vidgpen.io.frames import Frame, VideoInfo
+from vidgpen.io.reader import in_span, open_video, probe
+from vidgpen.io.writer import check_output
+from vidgpen.models.choice import RestorerSet
+from vidgpen.models.deflicker import TrackedRestore
+from vidgpen.models.device import resolve_device
+from vidgpen.models.memory import keep_freed_memory
+from vidgpen.models.restorer import Restorer
+from vidgpen.pipeline import stages
+from vidgpen.pipeline.outputs import Encoder, Writers
+from vidgpen.pipeline.report import RunReport
+from vidgpen.pipeline.runner import StageRunner
+
+
+class Pipeline:
+    """Restore faces in a video, streaming.
+
+    ``restorer`` may be any object with ``size`` (crop side, px) and ``restore(batch)``
+    (N×S×S×3 uint8 RGB → same), so users and tests can plug in their own; without it
+    the GPEN named by the config is loaded.
+
+    ``run`` makes every check that can fail on bad input (the media, the output path,
+    the weights, the detector) before ``on_start`` is called and before any output
+    exists; ``on_progress(frames, faces)`` follows each encoded frame. ``context``:
+    seconds before the config's start and after its end that are decoded and tracked
+    but neither restored nor written, so a segment of a longer run sees its faces'
+    tracks and smoothed landmarks at its edges as the continuous run would.
+    ``copy_streams=False`` writes the video alone (segments get the audio at the join).
+    ``probed``: the input's VideoInfo from a caller that already probed it and checked
+    the output (the segmented runner), so neither is done again.
+    """
+
+    def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:
+        self.config = config or RestoreConfig()
+        self.restorer = restorer  # None: loaded from the config at each run (weights are cached per file)
+
+    def run(
+        self,
+        input: str | Path,
+        output: str | Path,
+        *,
+        overwrite: bool = False,
+        preview: str | Path | None = None,
+        on_start: Callable[[VideoInfo], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        context: tuple[float, float] = (0.0, 0.0),
+        copy_streams: bool = True,
+        probed: VideoInfo | None = None,
+    ) -> RunReport:
+        """Restore ``input`` into ``output``; see the class docstring for the options."""
+        input, output = str(input), str(output)
+        info = probed or check_run(input, output, preview, overwrite, self.config)
+        keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
+        cfg = replace(self.config, device=str(resolve_device(self.config.device)))  # resolved once, handed down
+        restorers = RestorerSet(cfg, self.restorer)
+        tracked = TrackedRestore(cfg.deflicker)
+        analyzer = make_analyzer(cfg)
+        mask = usable_mask(cfg.mask, cfg.device)
+        started = time.perf_counter()
+
+        def written(frame: Frame) -> bool:  # False for context frames
+            return in_span(frame.time, cfg.start, cfg.end)
+
+        with (
+            open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
+                       start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
+                       end=cfg.end + context[1] if cfg.end is not None else None) as reader,
+            Writers(info, output, cfg, preview, overwrite, copy_streams) as writers,
+            StageRunner(cfg.queue_size) as runner,
+        ):
+            if on_start is not None:
+                on_start(info)  # every input, output, encoder and weights check has passed
+            times = runner.times
+            decoded, aligned, restored, pasted = (runner.channel() for _ in range(4))
+            align = stages.Aligner(cfg, restorers, times, written)
+            paster = stages.Paster(cfg, mask, times, keep_before=preview is not None)
+            runner.start("decode", lambda: stages.decode(reader, decoded, times))
+            runner.start("analyze", lambda: stages.analyze(decoded, aligned, analyzer, align))
+            runner.start("restore", lambda: stages.restore(aligned, restored, restorers, tracked, cfg.batch_size,
+                                                           cfg.queue_size, times))
+            runner.start("paste", lambda: stages.paste(restored, pasted, paster))
+            encode = Encoder(writers, times, written, on_progress)
+            for work in runner.results(pasted):
+                encode(work)
+        for stage, seconds in analyzer.timings.items():
+            times.add(stage, seconds)
+        if cfg.deflicker > 0:
+            times.add("deflicker", tracked.seconds)  # a part of restore's
+        return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
+                            wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
+                            skipped_packets=reader.skipped, models=restorers.names, settings=self.config.to_dict())
+
+
+def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, cfg: RestoreConfig) -> VideoInfo:
+    """Probe the input and check the outputs and the encoder, before any work: bad input fails here."""
+    info, start = probe(input), cfg.start
+    if start is not None and info.duration is not None and start >= info.duration:
+        raise InputError(f"{input}: --start {start:g} s is past the end of the video ({info.duration:.2f} s)")
+    check_output(input, output, overwrite=overwrite)
+    check_backend(output, info, **cfg.encoding)
+    if preview is not None:
+        if Path(preview).resolve() == Path(output).resolve():
+            raise OutputError(f"{preview}: the preview must be another file than the output")
+        check_output(input, str(preview), overwrite=overwrite)
+    return info

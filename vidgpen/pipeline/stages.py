@@ -1,0 +1,153 @@
+"""The pipeline's stages, each a named step between two channels.
+
+decode → analyze (detect, track, smooth; then align each face) → restore (GPEN in
+batches) → paste → encode. Frames travel in order, also those without faces, and
+context frames (tracked, not written) travel too, so tracks see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vidgpen.config import RestoreConfig
+from vidgpen.faces.align import warp_face
+from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
+from vidgpen.faces.blend import paste_faces
+from vidgpen.faces.paste import paste_of
+from vidgpen.io.frames import Frame
+from vidgpen.models.choice import RestorerSet
+from vidgpen.models.deflicker import TrackedRestore
+from vidgpen.models.temporal import FaceKey
+from vidgpen.pipeline.runner import END, Channel
+from vidgpen.stats import StageTimes
+
+
+@dataclass
+class FaceJob:
+    """One face of one frame on its way through GPEN."""
+
+    face: TrackedFace
+    size: int
+    affine: np.ndarray  # 2×3, frame px → crop px at `size`
+    crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
+    restored: np.ndarray | None = None
+
+
+@dataclass
+class FrameWork:
+    """A frame with its faces; frames travel in order even when they hold no face."""
+
+    analyzed: AnalyzedFrame
+    jobs: list[FaceJob] = field(default_factory=list)
+    before: np.ndarray | None = None  # the frame before paste-back, kept for the preview
+    prime: bool = False  # a context frame before the span: its faces only prime --deflicker's state
+
+    @property
+    def frame(self) -> Frame:
+        return self.analyzed.frame
+
+
+def decode(reader: Iterable[Frame], out: Channel, times: StageTimes) -> None:
+    source = iter(reader)
+    while True:
+        with times.timed("decode"):
+            frame = next(source, END)
+        out.put(frame)
+        if frame is END:
+            return
+
+
+class Aligner:
+    """The align step: each face cropped to its restorer's size along the template."""
+
+    def __init__(self, config: RestoreConfig, restorers: RestorerSet, times: StageTimes,
+                 written: Callable[[Frame], bool]) -> None:
+        self._config, self._restorers, self._times, self._written = config, restorers, times, written
+
+    def __call__(self, item: AnalyzedFrame) -> FrameWork:
+        cfg, written = self._config, self._written(item.frame)
+        # Context before a segment's span primes --deflicker's state as a continuous run has it.
+        work = FrameWork(item, prime=not written and cfg.deflicker > 0 and item.frame.time < (cfg.start or 0.0))
+        if cfg.strength == 0 or not (written or work.prime):
+            return work  # nothing will be pasted (or written): leave the frame exactly as decoded
+        with self._times.timed("align"):
+            for face in item.faces:
+                size = self._restorers.size_for(face)
+                affine = face.affine(size, self._config.template)
+                work.jobs.append(FaceJob(face, size, affine, warp_face(item.frame.image, affine, size)))
+        return work
+
+
+def analyze(source: Channel, out: Channel, analyzer: FaceAnalyzer, align: Aligner) -> None:
+    for frame in source:
+        for item in analyzer.push(frame):
+            out.put(align(item))
+    for item in analyzer.flush():
+        out.put(align(item))
+    out.put(END)
+
+
+def restore(source: Channel, out: Channel, restorers: RestorerSet, tracked: TrackedRestore, batch_size: int,
+            max_frames: int, times: StageTimes) -> None:
+    for batch in _gather(source, batch_size, max_frames):
+        _restore_batch(batch, restorers, tracked, times)
+        for work in batch:
+            out.put(work)
+    out.put(END)
+
+
+def _gather(channel: Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:
+    """Group consecutive frames until they hold ``batch_size`` faces (bounded by frames)."""
+    pending: list[FrameWork] = []
+    faces = 0
+    for work in channel:
+        pending.append(work)
+        faces += len(work.jobs)
+        if faces >= batch_size or len(pending) >= max_frames:
+            yield pending
+            pending, faces = [], 0
+    if pending:
+        yield pending
+
+
+def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, tracked: TrackedRestore, times: StageTimes) -> None:
+    by_size: dict[int, list[tuple[FaceJob, FaceKey]]] = {}
+    for work in batch:  # in frame order, as the temporal fusion needs them
+        for job in work.jobs:
+            key = FaceKey(job.face.track, work.analyzed.shot, work.frame.index, work.prime)
+            by_size.setdefault(job.size, []).append((job, key))
+    for size, pairs in by_size.items():
+        jobs = [job for job, _ in pairs]
+        with times.timed("restore"):
+            out = tracked.restore(restorers.get(size), np.stack([job.crop for job in jobs]), [k for _, k in pairs])
+        for job, face in zip(jobs, out):
+            job.restored = face
+
+
+class Paster:
+    """The paste step: restored crops blended back into their frame."""
+
+    def __init__(self, config: RestoreConfig, mask: str, times: StageTimes, keep_before: bool) -> None:
+        self._config, self._mask, self._times, self._keep_before = config, mask, times, keep_before
+
+    def __call__(self, work: FrameWork) -> FrameWork:
+        if not work.jobs or work.prime:
+            return work
+        if self._keep_before:
+            work.before = work.frame.image.copy()
+        cfg = self._config
+        with self._times.timed("paste"):
+            pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]
+            changed = paste_faces(work.frame.image, pastes, strength=cfg.strength, template=cfg.template,
+                                  mask=self._mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device)
+        work.frame.changed.extend(changed)
+        return work
+
+
+def paste(source: Channel, out: Channel, paster: Paster) -> None:
+    for work in source:
+        out.put(paster(work))
+    out.put(END)
