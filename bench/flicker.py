@@ -16,7 +16,8 @@ same on the decoded input). Printed per GPEN size and strength:
 * lag: frames after the cut / the step until the inner face's mean level is within 1 of the
   per-frame (``--deflicker 0``) run's;
 * PSNR of each shot's temporal mean against the per-frame run's (low = drift or ghosting);
-* restore time per face (GPEN + fusion) and the fusion's share.
+* restore time per face (GPEN + fusion) and the fusion's share; then, for the released GPEN
+  configs, the fusion's time per face and the state it holds per track.
 
 GPENs are random-weight checkpoints in the official layout (no real weights here), so the
 numbers say how much the fusion steadies what a GPEN passes on, not how good faces look.
@@ -28,10 +29,12 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -42,7 +45,10 @@ from gpen_checkpoints import make_gpen_checkpoint  # noqa: E402
 from media import decoded_frames, write_video  # noqa: E402
 
 from vidgpen import Pipeline, RestoreConfig  # noqa: E402
+from vidgpen.models.gpen import GPEN  # noqa: E402
+from vidgpen.models.gpen_fast import FastGPEN  # noqa: E402
 from vidgpen.models.restorer import FaceRestorer  # noqa: E402
+from vidgpen.models.temporal import FaceKey, TemporalFusion  # noqa: E402
 
 FACES = REPO.parent / "shared" / "faces"
 SHOT, STEP, FPS = 48, 24, 25  # frames per shot; the mouth covered from STEP on
@@ -130,6 +136,26 @@ def strip(photos: dict[float, np.ndarray], input_photo: np.ndarray, strength: fl
     cv2.imwrite(str(path), image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+def fusion_cost(size: int, frames: int = 6) -> dict:
+    """Fusion time per face and state memory per track for the released GPEN config of ``size``.
+
+    The encoder outputs' shapes come from the model built on the meta device; the tensors
+    fused are random (time and memory do not depend on the values).
+    """
+    config = json.loads((REPO.parent / "shared" / "fixtures" / "gpen" / f"gpen-bfr-{size}.keys.json").read_text())["config"]
+    with torch.device("meta"):
+        code, features = FastGPEN(GPEN(**config)).encode(torch.empty(1, 3, size, size))
+    shapes = [tuple(t.shape[1:]) for t in (code, *features)]
+    fusion, base = TemporalFusion(RestoreConfig().deflicker), [torch.randn(shape) for shape in shapes]
+    seconds = []
+    for frame in range(frames):
+        tensors = [t + 0.1 * torch.randn_like(t) for t in base]
+        started = time.perf_counter()
+        fusion.fuse(FaceKey(1, 0, frame), tensors[0], tensors[1:])
+        seconds.append(time.perf_counter() - started)
+    return dict(size=size, fusion_ms_per_face=1000 * min(seconds[1:]), state_mb_per_track=fusion.state_bytes / 2**20)
+
+
 def _table(rows: list[dict], input_flicker: float) -> str:
     lines = [f"input flicker {input_flicker:.2f} levels (inner face, photo coordinates)",
              "GPEN | deflicker | flicker | alignment floor | lag after cut | lag after step | temporal-mean PSNR | restore ms/face | fusion ms/face"]
@@ -146,6 +172,8 @@ def main() -> int:
     parser.add_argument("--strip", type=Path, help="write the crop strip of the largest size here (PNG)")
     parser.add_argument("--strip-strength", type=float, default=RestoreConfig().deflicker)
     parser.add_argument("--detector", default=RestoreConfig().detector)
+    parser.add_argument("--cost-sizes", type=int, nargs="*", default=[256, 512, 1024],
+                        help="released GPEN configs to time the fusion alone on")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,9 +188,13 @@ def main() -> int:
             rows += size_rows
         if args.strip:
             strip(photos, input_photo, args.strip_strength, args.strip)
+    costs = [fusion_cost(size) for size in args.cost_sizes]
     print(_table(rows, input_flicker))
+    for cost in costs:
+        print(f"released GPEN-{cost['size']} config: fusion {cost['fusion_ms_per_face']:.0f} ms/face, "
+              f"state {cost['state_mb_per_track']:.0f} MB/track")
     if args.json:
-        args.json.write_text(json.dumps(dict(input_flicker=input_flicker, rows=rows), indent=2) + "\n")
+        args.json.write_text(json.dumps(dict(input_flicker=input_flicker, rows=rows, costs=costs), indent=2) + "\n")
     return 0
 
 
