@@ -122,16 +122,20 @@ def measure(size: int, strengths: list[float], clip: tuple[Path, np.ndarray, int
 
 
 def strip(photos: dict[float, np.ndarray], input_photo: np.ndarray, strength: float, path: Path) -> None:
-    """Six consecutive frames of the first shot in photo coordinates: input, per-frame, fused, and |Δ| ×4 of both."""
+    """Six consecutive frames of the first shot in photo coordinates: input, per-frame, fused, then the
+    frame-to-frame change (grey, ×16) of the per-frame and the fused run."""
     frames = range(8, 14)
     side = input_photo.shape[1]
     box = slice(int(side * 0.22), int(side * 0.88)), slice(int(side * 0.17), int(side * 0.83))
 
     def tile(image: np.ndarray) -> np.ndarray:
-        return cv2.resize(np.clip(image[box], 0, 255).astype(np.uint8), (96, 96), interpolation=cv2.INTER_AREA)
+        return cv2.resize(np.clip(image[box], 0, 255).astype(np.uint8), (80, 80), interpolation=cv2.INTER_AREA)
+
+    def change(photo: np.ndarray, t: int) -> np.ndarray:
+        return np.repeat(16 * np.abs(photo[t] - photo[t - 1]).mean(-1, keepdims=True), 3, -1)
 
     rows = [[tile(p[t]) for t in frames] for p in (input_photo, photos[0.0], photos[strength])]
-    rows += [[tile(4 * np.abs(p[t] - p[t - 1])) for t in frames] for p in (photos[0.0], photos[strength])]
+    rows += [[tile(change(p, t)) for t in frames] for p in (photos[0.0], photos[strength])]
     image = np.concatenate([np.concatenate(r, 1) for r in rows], 0)
     cv2.imwrite(str(path), image[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
@@ -167,9 +171,9 @@ def _table(rows: list[dict], input_flicker: float) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256], choices=sorted(CONFIGS))
+    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256], choices=sorted(CONFIGS))
     parser.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
-    parser.add_argument("--strip", type=Path, help="write the crop strip of the largest size here (PNG)")
+    parser.add_argument("--strip", type=Path, help="write the crop strip of the last size here (PNG)")
     parser.add_argument("--strip-strength", type=float, default=RestoreConfig().deflicker)
     parser.add_argument("--detector", default=RestoreConfig().detector)
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[256, 512, 1024],
@@ -186,7 +190,7 @@ def main() -> int:
             size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder, args.detector)
             photos = size_rows[0].pop("photos")
             rows += size_rows
-        if args.strip:
+        if args.strip and args.sizes:
             strip(photos, input_photo, args.strip_strength, args.strip)
     costs = [fusion_cost(size) for size in args.cost_sizes]
     print(_table(rows, input_flicker))

@@ -76,23 +76,22 @@ class _Filter:
     def update(self, x: Tensor, q: float) -> None:
         """Fuse the measurement ``x`` into the estimate and overwrite ``x`` with it."""
         prior = self.var + q
-        innovation = x - self.mean
+        innovation = x.sub_(self.mean)  # in place: x is rebuilt as the estimate below (5 passes over it in all)
         scaled = _energy(innovation) / (prior + 1.0)  # what noise alone makes 1 × the noise level
         if self.noise is None:
             self.noise = _median(scaled).expand_as(scaled).clone()
         surprise = scaled / (self.noise + 1e-12)
         kalman = prior / (prior + 1.0)
         gain = kalman + (1.0 - kalman) * ((surprise - GATE_LOW) / (GATE_HIGH - GATE_LOW)).clamp_(0.0, 1.0)
-        self.mean.add_(innovation.mul_(gain.to(x.dtype)))
+        self.mean.copy_(innovation.mul_(gain.to(x.dtype)).add_(self.mean))
         self.var = (1.0 - gain).square_().mul_(prior).add_(gain.square())
         self.noise.lerp_(torch.minimum(scaled, GATE_LOW * self.noise), NOISE_RATE)
         self.noise = torch.minimum(self.noise, NOISE_SPREAD * _median(self.noise))
-        x.copy_(self.mean)
 
 
 def _energy(x: Tensor) -> Tensor:
-    """Mean square over channels: (1, H, W) for a C×H×W map, (1,) for a style code."""
-    return x.float().square().mean(0, keepdim=True)
+    """Mean square over channels: (1, H, W) for a C×H×W map, (1,) for a style code (one pass)."""
+    return torch.linalg.vector_norm(x, dim=0, keepdim=True, dtype=torch.float32).square_().div_(x.shape[0])
 
 
 def _median(energy: Tensor) -> Tensor:
