@@ -57,7 +57,9 @@ def test_default_halves_the_flicker_gpen_adds_on_a_moving_grainy_clip(tmp_path):
     for name, strength, restorer in (("floor", 0.0, still), ("per-frame", 0.0, None), ("fused", DEFAULT, None)):
         out = tmp_path / f"{name}.mkv"
         config = RestoreConfig(weights=str(weights), deflicker=strength, codec="ffv1", pix_fmt="yuv444p10le")
-        assert Pipeline(config, restorer=restorer).run(video, out).tracks == 1
+        report = Pipeline(config, restorer=restorer).run(video, out)
+        assert report.tracks == 1 and report.settings["deflicker"] == strength
+        assert ("deflicker" in report.stage_seconds) == (strength > 0)  # the fusion's time, for --report
         photo = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(out)], clip.motions[0], side)
         flickers[name] = flicker(photo, inner_face(side))
     added = {name: flickers[name] - flickers["floor"] for name in ("per-frame", "fused")}

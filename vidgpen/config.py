@@ -59,7 +59,7 @@ class RestoreConfig:
     template: str = "gpen"  # alignment template: gpen (what GPEN was trained with) | ffhq
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
     color_match: bool = False  # match the restored face's Lab mean/std to the original
-    deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame
+    deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame (0.75: README, Deflicker)
     grain: float = 0.0  # 0..1: put this share of the original's film grain back on restored faces
     decoder: str = "pyav"  # pyav | decord
     deinterlace: str = "off"  # off | auto (when the stream is flagged interlaced) | bwdif | yadif
