@@ -39,7 +39,7 @@ from vidgpen.io.reader import open_video  # noqa: E402
 from vidgpen.io.writer import VideoWriter  # noqa: E402
 from vidgpen.models.gpen import GPEN  # noqa: E402
 from vidgpen.models.memory import keep_freed_memory  # noqa: E402
-from vidgpen.models.restorer import FaceRestorer  # noqa: E402
+from vidgpen.models.torch_restorer import FaceRestorer  # noqa: E402
 from vidgpen.pipeline import Pipeline  # noqa: E402
 
 FACES = REPO.parent / "shared" / "faces"

@@ -11,7 +11,8 @@ from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
 from vidgpen.models.compiled import CompiledForward, padded_batch
-from vidgpen.models.restorer import FaceRestorer, load_restorer
+from vidgpen.models.factory import load_restorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 pytestmark = pytest.mark.slow  # each test compiles the tiny GPEN with Inductor (10-30 s on 2 cores)
 
@@ -55,7 +56,7 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
 
 
 def test_compile_is_refused_for_onnx_exports(tmp_path):
-    with pytest.raises(ConfigError, match="ONNX"):
-        load_restorer(tmp_path / "gpen.onnx", compile=True)
+    with pytest.raises(ConfigError, match="gpen.onnx is a gpen-onnx model; torch.compile"):
+        load_restorer(tmp_path / "gpen.onnx", compile=True)  # refused before the file is looked for
     path = make_gpen_checkpoint(tmp_path / "g.pth", size=64)
     assert isinstance(load_restorer(path, device="cpu", compile=True).forward, CompiledForward)

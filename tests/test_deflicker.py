@@ -18,8 +18,8 @@ from media import decoded_frames, write_video
 from vidgpen import Pipeline, RestoreConfig
 from vidgpen.errors import ConfigError
 from vidgpen.models.choice import RestorerSet
-from vidgpen.models.restorer import FaceRestorer
 from vidgpen.models.temporal import FaceKey, TemporalFusion
+from vidgpen.models.torch_restorer import FaceRestorer
 
 DEFAULT = RestoreConfig().deflicker
 

@@ -11,7 +11,7 @@ from gpen_checkpoints import make_gpen
 from vidgpen.models.gpen import GPEN
 from vidgpen.models.gpen_fast import FastGPEN
 from vidgpen.models.loader import load_gpen
-from vidgpen.models.restorer import FaceRestorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 TOL = 1e-3
 

@@ -21,11 +21,17 @@ from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, plane_bytes, write_video
 
 from vidgpen.cli import main
+from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, OutputError, WeightsError
+from vidgpen.models import registry
+from vidgpen.models.choice import RestorerSet
+from vidgpen.models.factory import load_restorer
 from vidgpen.models.loader import load_gpen
 from vidgpen.models.onnx_export import export_gpen, export_onnx
 from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
-from vidgpen.models.restorer import FaceRestorer, Restorer, load_restorer
+from vidgpen.models.registry import ModelSpec, Normalisation
+from vidgpen.models.restorer import Restorer, faces_to_input
+from vidgpen.models.torch_restorer import FaceRestorer
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +185,67 @@ def test_restore_with_onnx_weights_matches_torch(exported, tmp_path):
 def _samples(frame) -> np.ndarray:
     """A frame's stored Y, U and V samples: what the encoder kept, before any RGB conversion."""
     return np.frombuffer(b"".join(plane_bytes(frame)), np.uint8)
+
+
+def _third_party_style(exported_path, path):
+    """vidgpen's export rewrapped as other projects ship GPEN: input ``input`` and output ``output``,
+    BGR in [0, 1] on both sides, and a fixed batch of 1."""
+    model = onnx.load(str(exported_path))
+    graph, helper = model.graph, onnx.helper
+    bgr = onnx.numpy_helper.from_array(np.array([2, 1, 0], np.int64), "bgr")
+    two, one, half = (onnx.numpy_helper.from_array(np.array(v, np.float32), n)
+                      for v, n in ((2.0, "two"), (1.0, "one"), (0.5, "half")))
+    graph.initializer.extend([bgr, two, one, half])
+    pre = [helper.make_node("Gather", ["input", "bgr"], ["rgb01"], axis=1),
+           helper.make_node("Mul", ["rgb01", "two"], ["rgb02"]),
+           helper.make_node("Sub", ["rgb02", "one"], ["faces"])]
+    post = [helper.make_node("Add", ["restored", "one"], ["out02"]),
+            helper.make_node("Mul", ["out02", "half"], ["out01"]),
+            helper.make_node("Gather", ["out01", "bgr"], ["output"], axis=1)]
+    nodes = [*pre, *graph.node, *post]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    for value, name in ((graph.input[0], "input"), (graph.output[0], "output")):
+        value.name = name
+        value.type.tensor_type.shape.dim[0].dim_value = 1
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def third_party(exported):
+    """A third-party-style graph registered as a gpen-onnx spec with its names and normalisation."""
+    path = _third_party_style(exported["onnx"], exported["root"] / "third-party.onnx")
+    spec = ModelSpec(name="tiny-third-party", kind="gpen-onnx", filename=path.name, sources=("http://127.0.0.1:9/x",),
+                     description="test", size=64, out_size=64, template="ffhq", input_name="input",
+                     output_name="output", normalisation=Normalisation(0.0, 1.0, bgr=True))
+    return spec, path
+
+
+def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monkeypatch, capsys):
+    spec, path = third_party
+    dims = [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 64]  # a fixed batch of one
+    monkeypatch.setitem(registry.REGISTRY, spec.name, spec)
+    registry.path_of(spec.name).parent.mkdir(parents=True, exist_ok=True)
+    registry.path_of(spec.name).write_bytes(path.read_bytes())
+    restorer = load_restorer(spec.name, device="cpu", batch_size=4)
+    assert isinstance(restorer, OnnxRestorer) and (restorer.io.input, restorer.io.output) == ("input", "output")
+    assert restorer.batch_size == 1 and (restorer.size, restorer.out_size) == (64, 64)
+
+    faces = _faces(3)
+    x = faces_to_input(torch.from_numpy(faces), spec.normalisation).numpy()
+    got = np.concatenate([restorer.session.run(["output"], {"input": x[i : i + 1]})[0] for i in range(3)])
+    with torch.inference_mode():
+        reference = load_gpen(exported["weights"])(torch.from_numpy(faces).permute(0, 3, 1, 2) / 127.5 - 1)
+    expected = ((reference + 1) / 2).flip(1).numpy()
+    assert np.abs(got - expected).max() < 1e-3 and np.abs(expected - 0.5).max() > 0.25
+    torch_faces = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
+    assert np.abs(restorer.restore(faces).astype(int) - torch_faces).max() <= 1
+
+    # the run aligns faces as the model was trained: its entry's template; a bare file, the config's
+    assert RestorerSet(RestoreConfig(model=spec.name, device="cpu", deflicker=0)).template == "ffhq"
+    assert RestorerSet(RestoreConfig(weights=str(path), device="cpu", template="gpen", deflicker=0)).template == "gpen"
+    assert main(["models", "verify", spec.name]) == 0
+    assert "GPEN ONNX graph, input → output, 64 → 64 px, batch 1" in capsys.readouterr().out

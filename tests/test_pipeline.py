@@ -239,14 +239,17 @@ def test_memory_does_not_grow_with_length(media, tmp_path):
     assert peaks[1] < peaks[0] * 1.25, peaks
 
 
-def test_auto_model_picks_the_smallest_gpen_above_the_face_size(media, tmp_path):
-    """``--model auto`` resolves registry names through the cache ($VIDGPEN_HOME/weights)."""
-    from vidgpen.models.registry import path_of
+def _auto_among(monkeypatch, checkpoints: dict[str, dict]) -> None:
+    """``--model auto`` chooses among these registry names, placed in the cache ($VIDGPEN_HOME/weights)."""
+    from vidgpen.models import registry
 
-    for size in (256, 512):
-        target = path_of(f"gpen-bfr-{size}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        make_gpen_checkpoint(target, size=size, narrow=1 / 32, channel_multiplier=1)
+    monkeypatch.setattr(registry, "AUTO_MODELS", tuple(checkpoints))
+    for name, layout in checkpoints.items():
+        make_gpen_checkpoint(registry.path_of(name), narrow=1 / 32, channel_multiplier=1, **layout)
+
+
+def test_auto_model_picks_the_smallest_gpen_above_the_face_size(media, tmp_path, monkeypatch):
+    _auto_among(monkeypatch, {"gpen-bfr-256": {"size": 256}, "gpen-bfr-512": {"size": 512}})
     chosen = {}
     for factor in (1.0, 2.0):
         report = restore_video(media["video"], tmp_path / f"auto{factor}.mp4", model="auto", auto_factor=factor,
@@ -254,7 +257,38 @@ def test_auto_model_picks_the_smallest_gpen_above_the_face_size(media, tmp_path)
         assert report.faces > 0
         chosen[factor] = report.models
     # The face spans ~130 px on screen: 1× → 256 is enough, 2× → 512.
-    assert chosen == {1.0: {"256": "gpen-bfr-256"}, 2.0: {"512": "gpen-bfr-512"}}
+    assert chosen == {1.0: {"gpen-bfr-256": "256→256"}, 2.0: {"gpen-bfr-512": "512→512"}}
+
+
+def test_auto_model_feeds_a_super_resolution_checkpoint_its_input_side(media, tmp_path, monkeypatch):
+    """A 256 → 512 checkpoint is picked for the 512 px it returns, cut at 256 and pasted from 512."""
+    _auto_among(monkeypatch, {"gpen-bfr-256": {"size": 256}, "gpen-bfr-512": {"size": 512, "in_size": 256}})
+    out = tmp_path / "sr.mkv"
+    report = restore_video(media["video"], out, model="auto", auto_factor=2.0, end=0.2, codec="ffv1")
+    assert report.faces > 0 and report.models == {"gpen-bfr-512": "256→512"}
+    restored, source = _rgb(out), _rgb(media["video"])[: len(_rgb(out))]
+    changed = np.abs(np.stack(restored).astype(int) - np.stack(source)).max(axis=-1) > 20
+    near = _near_faces(media["clip"].motions, source[0].shape[:2])[: len(restored)]
+    assert changed.any(axis=(1, 2)).all() and not (changed & ~near).any()  # every frame's face, only the face
+
+
+def test_auto_model_offline_fails_before_the_first_frame(media, tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    from vidgpen.errors import WeightsError
+    from vidgpen.models import registry
+
+    refused = "http://127.0.0.1:9/gone.pth"  # discard port: refused at once
+    for name in registry.AUTO_MODELS:
+        monkeypatch.setitem(registry.REGISTRY, name, dataclasses.replace(registry.REGISTRY[name], sources=(refused,)))
+    started = []
+    with pytest.raises(WeightsError, match=f"gpen-bfr-256 weights missing .*no source reachable: {refused}"):
+        Pipeline(RestoreConfig(model="auto")).run(media["video"], tmp_path / "o.mp4", on_start=started.append)
+    out = tmp_path / "cli.mp4"
+    code = main(["restore", str(media["video"]), "-o", str(out), "--model", "auto", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and refused in err[0]
+    assert started == [] and sorted(p.name for p in tmp_path.iterdir()) == []  # no output, not even a part file
 
 
 def test_rotated_phone_clip_is_restored_upright_and_keeps_its_rotation(media, tmp_path):

@@ -16,7 +16,7 @@ from vidgpen.models.loader import load_gpen
 UNREACHABLE = "http://127.0.0.1:9/GPEN-BFR-512.pth"  # discard port: refused at once, no DNS
 
 
-def _retarget(monkeypatch, name: str, **changes) -> registry.WeightsEntry:
+def _retarget(monkeypatch, name: str, **changes) -> registry.ModelSpec:
     """Point a registry entry elsewhere (a local file or a dead port) for one test."""
     entry = dataclasses.replace(registry.REGISTRY[name], **changes)
     monkeypatch.setitem(registry.REGISTRY, name, entry)
@@ -50,7 +50,8 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 def test_entries_cover_gpen_and_facexlib_files():
     for size in (256, 512, 1024, 2048):
         e = registry.entry(f"gpen-bfr-{size}")
-        assert e.url.startswith("https://") and str(size) in e.filename
+        assert all(url.startswith("https://") for url in e.sources) and str(size) in e.filename
+        assert (e.kind, e.size, e.out_size, e.template) == ("gpen-torch", size, size, "gpen")
     assert registry.entry("retinaface-resnet50").filename == "detection_Resnet50_Final.pth"
     assert registry.entry("retinaface-mobilenet0.25").filename == "detection_mobilenet0.25_Final.pth"
     assert registry.entry("parsenet").filename == "parsing_parsenet.pth"
@@ -83,7 +84,7 @@ def test_wrong_sha256_is_refused(monkeypatch):
 
 def test_wrong_size_is_refused(monkeypatch):
     path = make_gpen_checkpoint(registry.path_of("gpen-bfr-512"), size=32)
-    _retarget(monkeypatch, "gpen-bfr-512", size=path.stat().st_size + 1)
+    _retarget(monkeypatch, "gpen-bfr-512", file_bytes=path.stat().st_size + 1)
     with pytest.raises(WeightsError, match="models download gpen-bfr-512 --force"):
         load_gpen("gpen-bfr-512")
 
@@ -92,12 +93,13 @@ def test_download_verifies_then_renames(monkeypatch, tmp_path):
     source = make_gpen_checkpoint(tmp_path / "upstream" / "GPEN-BFR-512.pth", size=32)
     target = registry.path_of("gpen-bfr-512")
 
-    _retarget(monkeypatch, "gpen-bfr-512", url=source.as_uri(), sha256="f" * 64)
-    with pytest.raises(WeightsError, match=r"refused \(sha256 [0-9a-f]{64} does not match .*nothing was saved"):
+    _retarget(monkeypatch, "gpen-bfr-512", sources=(source.as_uri(),), sha256="f" * 64)
+    with pytest.raises(WeightsError, match=r"file:.*GPEN-BFR-512.pth \(sha256 [0-9a-f]{64} does not match .*not saved\)"):
         registry.download("gpen-bfr-512")
     assert list(target.parent.iterdir()) == []  # neither the file nor a partial download
 
-    _retarget(monkeypatch, "gpen-bfr-512", url=source.as_uri(), sha256=_sha256(source), size=source.stat().st_size)
+    _retarget(monkeypatch, "gpen-bfr-512", sources=(source.as_uri(),), sha256=_sha256(source),
+              file_bytes=source.stat().st_size)
     assert registry.download("gpen-bfr-512") == target
     assert target.read_bytes() == source.read_bytes()
     assert list(target.parent.iterdir()) == [target]
@@ -105,14 +107,14 @@ def test_download_verifies_then_renames(monkeypatch, tmp_path):
 
 
 def test_offline_download_failure_is_one_clear_line(monkeypatch):
-    _retarget(monkeypatch, "gpen-bfr-512", url=UNREACHABLE)
+    _retarget(monkeypatch, "gpen-bfr-512", sources=(UNREACHABLE,))
     target = registry.path_of("gpen-bfr-512")
     with pytest.raises(WeightsError) as info:
         load_gpen("gpen-bfr-512")
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{target}: gpen-bfr-512 weights missing (download failed")
-    assert f"download {UNREACHABLE} and save it as {target}" in message
+    assert f"{UNREACHABLE} (" in message and message.endswith(f"save the file as {target}")
     assert not target.exists() and list(target.parent.iterdir()) == []
 
 
@@ -122,12 +124,12 @@ def test_missing_without_download_names_file_and_url():
     e = registry.entry("parsenet")
     assert str(info.value) == (
         f"{registry.path_of('parsenet')}: parsenet weights missing (not in the cache); "
-        f"download {e.url} and save it as {registry.path_of('parsenet')}"
+        f"download {e.sources[0]} and save it as {registry.path_of('parsenet')}"
     )
 
 
 def test_cli_list_download_verify(monkeypatch, capsys):
-    _retarget(monkeypatch, "gpen-bfr-1024", url=UNREACHABLE)
+    _retarget(monkeypatch, "gpen-bfr-1024", sources=(UNREACHABLE,))
     code, _, err = _cli(["models", "download", "gpen-bfr-1024"], capsys)
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and UNREACHABLE in err
 
@@ -139,7 +141,21 @@ def test_cli_list_download_verify(monkeypatch, capsys):
     code, out, _ = _cli(["models", "list"], capsys)
     rows = {line.split()[1]: line for line in out.splitlines() if line.startswith("│ ")}
     assert code == 0 and set(registry.REGISTRY) <= set(rows)
-    assert " yes " in rows["gpen-bfr-1024"] and " no " in rows["gpen-bfr-512"]
+    assert " yes, " in rows["gpen-bfr-1024"] and " no " in rows["gpen-bfr-512"]
+    assert "gpen-torch" in rows["gpen-bfr-1024"] and "1024→1024" in rows["gpen-bfr-1024"]
 
     code, _, err = _cli(["models", "verify", "gpen-bfr-2048"], capsys)
     assert code == 2 and "gpen-bfr-2048 weights missing" in err
+
+
+def test_entries_are_data_with_ordered_sources_and_pinned_hashes():
+    for size in (1024, 2048):  # ModelScope's new iic/ path first, the old damo/ one last
+        sources = registry.entry(f"gpen-bfr-{size}").sources
+        assert "/iic/" in sources[0] and "/damo/" in sources[-1]
+    for size in (256, 512, 1024, 2048):
+        onnx = registry.entry(f"gpen-bfr-{size}-onnx")
+        assert (onnx.kind, onnx.size, onnx.out_size, onnx.template) == ("gpen-onnx", size, size, "ffhq")
+        assert len(onnx.sha256) == 64 and int(onnx.sha256, 16) and len(onnx.sources) == 2
+    assert all(e.sha256 is None for e in registry.REGISTRY.values() if "visomaster" not in e.sources[0])
+    with pytest.raises(ValueError, match="unknown kind"):
+        dataclasses.replace(registry.entry("gpen-bfr-256"), kind="codeformer")

@@ -12,8 +12,9 @@ from conftest import FACES
 from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
-from vidgpen.models.device import resolve_device, resolve_dtype
-from vidgpen.models.restorer import FaceRestorer, Restorer
+from vidgpen.models.device import cpu_bf16_native, cpuinfo_flags, has_native_bf16, resolve_device, resolve_dtype
+from vidgpen.models.restorer import Restorer
+from vidgpen.models.torch_restorer import FaceRestorer
 
 
 def _faces(n: int, size: int = 64) -> np.ndarray:
@@ -85,7 +86,7 @@ def test_load_and_bfloat16(tmp_path, model):
 def test_device_and_dtype_choice():
     auto = resolve_device("auto")
     assert auto.type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_dtype(None, torch.device("cpu")) == torch.float32
+    assert resolve_dtype(None, torch.device("cpu")) == (torch.bfloat16 if cpu_bf16_native() else torch.float32)
     assert resolve_dtype("auto", torch.device("cuda")) == torch.float16
     assert resolve_dtype("bf16", torch.device("cuda")) == torch.bfloat16
     assert resolve_dtype(torch.float64, torch.device("cpu")) == torch.float64
@@ -106,3 +107,15 @@ def test_load_shares_weights_until_the_file_changes(tmp_path):
     make_gpen_checkpoint(path, size=32, seed=5)
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))  # a rewrite within the clock tick
     assert FaceRestorer.load(path, device="cpu").model is not first.model
+
+
+def test_dtype_auto_picks_bf16_only_where_the_cpu_computes_it():
+    zen5_avx2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma f16c\n\nprocessor\t: 1\n"
+    sapphire_rapids = "flags\t: avx2 avx512f avx512bw avx512_bf16 avx512_fp16 amx_bf16 amx_tile amx_int8\n"
+    genoa = "flags\t: avx2 avx512f avx512bw avx512_bf16\n"
+    skylake_x = "flags\t: avx2 avx512f avx512bw avx512vl\n"  # AVX-512 but bf16 emulated
+    assert cpuinfo_flags(zen5_avx2) == {"fpu", "sse2", "avx", "avx2", "fma", "f16c"}
+    assert [has_native_bf16(cpuinfo_flags(t)) for t in (zen5_avx2, sapphire_rapids, genoa, skylake_x, "")] == [
+        False, True, True, False, False]
+    with open("/proc/cpuinfo") as f:  # this machine: torch's query and the kernel's flags agree
+        assert cpu_bf16_native() == has_native_bf16(cpuinfo_flags(f.read()))

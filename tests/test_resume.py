@@ -16,7 +16,7 @@ from media import decoded_frames, frame_times, moving_frames, packet_digests, pl
 
 from vidgpen import Pipeline, RestoreConfig
 from vidgpen.io.reader import probe
-from vidgpen.models.restorer import FaceRestorer
+from vidgpen.models.torch_restorer import FaceRestorer
 from vidgpen.pipeline.segments import parts_folder, plan_segments, run_resumable
 
 FRAMES, FPS = 100, 25  # 4 s: segments of 1 s → [0, 1), [1, 2), [2, end)
@@ -36,7 +36,7 @@ class _PowerCut:
     """The real restorer (with track keys, so --deflicker fuses), until the power goes out after ``calls`` batches."""
 
     def __init__(self, restorer: FaceRestorer, calls: int) -> None:
-        self.size, self._restorer, self._left = restorer.size, restorer, calls
+        self.size, self.out_size, self._restorer, self._left = restorer.size, restorer.out_size, restorer, calls
 
     def restore(self, faces: np.ndarray) -> np.ndarray:
         self._tick()

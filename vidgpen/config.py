@@ -41,14 +41,14 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 class RestoreConfig:
     """Every setting of a restore run. Field comments are the user-facing help."""
 
-    model: str = "gpen-bfr-2048"  # registry name, or "auto": per track, the smallest GPEN >= auto_factor x face size
+    model: str = "gpen-bfr-2048"  # registry name, or "auto": per track, the GPEN with the smallest output >= auto_factor x face size
     weights: str | None = None  # path to a GPEN checkpoint (official layout) or a .onnx export; wins over model
-    auto_factor: float = 2.0  # with model="auto": model size >= this x the face's size on screen
+    auto_factor: float = 2.0  # with model="auto": model output side >= this x the face's size on screen
     detector: str = "retinaface-onnx"  # retinaface-onnx | retinaface | retinaface-mobilenet | dlib
     detect_every: int = 1  # run the detector every N frames; tracking fills the frames between
     detect_max_side: int = 1280  # detect on a copy downscaled so its longer side is at most this
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    dtype: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16
+    dtype: str = "auto"  # auto (fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else fp32) | float32 | float16 | bfloat16
     batch_size: int = 8  # faces per GPEN forward, gathered across frames
     compile: bool = False  # torch.compile GPEN: CUDA graphs + fused kernels on GPUs; first batch compiles (slow)
     faces: str = "all"  # all | largest | comma-separated track ids
@@ -56,7 +56,7 @@ class RestoreConfig:
     strength: float = 1.0  # 0 = original, 1 = fully restored
     smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
     max_missed: int = 10  # frames a track survives without a detection
-    template: str = "gpen"  # alignment template: gpen (what GPEN was trained with) | ffhq
+    template: str = "gpen"  # alignment template for --weights files: gpen | ffhq (registry models bring their own)
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
     color_match: bool = False  # match the restored face's Lab mean/std to the original
     deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame (0.75: README, Deflicker)

@@ -17,7 +17,7 @@ _S = argparse.SUPPRESS
 
 # flag → (RestoreConfig field, type, help); shared by `restore` and `batch`.
 RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
-    "--model": ("model", str, "registry name (gpen-bfr-2048 default, -1024, -512, -256) or auto"),
+    "--model": ("model", str, "registry name (gpen-bfr-2048 default; see `vidgpen models list`) or auto"),
     "--weights": ("weights", str, "path to a GPEN checkpoint in the official layout, or a .onnx export (wins over --model)"),
     "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib"),
     "--detect-every": ("detect_every", int, "run the detector every N frames, tracking between"),
@@ -28,7 +28,7 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
     "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
     "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),
-    "--template": ("template", str, "alignment template: gpen | ffhq"),
+    "--template": ("template", str, "alignment template of a --weights file: gpen | ffhq (registry models bring theirs)"),
     "--mask": ("mask", str, "feather | parsing"),
     "--deflicker": ("deflicker", float, "0..1: fuse each face with its track's previous frames inside GPEN (0 = per frame)"),
     "--grain": ("grain", float, "0..1: put this share of the original's film grain back on restored faces"),

@@ -45,34 +45,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _table() -> Table:
-    table = Table("name", "size", "cached", title=f"weights in {registry.weights_dir()}")
-    table.add_column("url", overflow="fold")
-    for name, e in registry.REGISTRY.items():
+    table = Table("name", "kind", "sides", "template", "cached", title=f"weights in {registry.weights_dir()}")
+    table.add_column("sources (tried in order)", overflow="fold")
+    for name, spec in registry.REGISTRY.items():
         path = registry.path_of(name)
-        cached = path.is_file()
-        size = path.stat().st_size if cached else e.size
-        table.add_row(name, _human(size), "yes" if cached else "no", e.url)
+        cached = f"yes, {_human(path.stat().st_size)}" if path.is_file() else "no"
+        sides = f"{spec.size}→{spec.out_size}" if spec.size else "-"
+        pinned = "sha256 pinned" if spec.sha256 else "no sha256 published"
+        table.add_row(name, spec.kind, sides, spec.template or "-", cached, "\n".join((*spec.sources, pinned)))
     return table
 
 
 def _verify(name: str) -> None:
-    """A registry name is hashed and, for GPEN entries, layout-checked; a path is layout-checked.
+    """A registry name is hashed (matched where a sha256 is pinned); every restorer's layout is checked
+    (what vouches for a file no publisher states a hash for); a path is layout-checked."""
+    from vidgpen.models.factory import describe_layout, spec_of
 
-    The layout check matters because no sha256 is published for the GPEN files.
-    """
-    from vidgpen.models import loader
-    if name in registry.REGISTRY:
-        path = registry.resolve(name, download=False)
+    spec = spec_of(name)
+    path = registry.resolve_source(name, download=False)
+    if spec.sources:
         digest = registry.verify(name)
-        known = registry.entry(name).sha256
-        print(f"{path}: sha256 {digest} " + ("matches" if known else "(no published sha256 to compare)"))
-        if not name.startswith("gpen-"):
-            return
-    else:
-        path = loader.resolve_source(name)  # not a registry name: must be an existing file
-    config = loader.inspect_checkpoint(path)
-    print(f"{path}: GPEN checkpoint, {config}")
+        print(f"{path}: sha256 {digest} " + ("matches" if spec.sha256 else "(no published sha256 to compare)"))
+    if spec.is_restorer:
+        print(f"{path}: {describe_layout(spec, path)}")
 
 
-def _human(size: int | None) -> str:
-    return "?" if size is None else f"{size / 2**20:.1f} MB"
+def _human(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"

@@ -14,16 +14,18 @@ _EXPORTS = {
     "GPENConfig": "vidgpen.models.gpen",
     "infer_config": "vidgpen.models.loader",
     "load_gpen": "vidgpen.models.loader",
-    "FaceRestorer": "vidgpen.models.restorer",
+    "FaceRestorer": "vidgpen.models.torch_restorer",
     "Restorer": "vidgpen.models.restorer",
-    "load_restorer": "vidgpen.models.restorer",
+    "load_restorer": "vidgpen.models.factory",
 }
 __all__ = ["GPEN", "FaceRestorer", "GPENConfig", "Restorer", "infer_config", "load_gpen", "load_restorer"]
 
 if TYPE_CHECKING:
+    from vidgpen.models.factory import load_restorer
     from vidgpen.models.gpen import GPEN, GPENConfig
     from vidgpen.models.loader import infer_config, load_gpen
-    from vidgpen.models.restorer import FaceRestorer, Restorer, load_restorer
+    from vidgpen.models.restorer import Restorer
+    from vidgpen.models.torch_restorer import FaceRestorer
 
 
 def __getattr__(name: str) -> Any:

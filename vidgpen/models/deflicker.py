@@ -11,7 +11,7 @@ from vidgpen.models.temporal import FaceKey, TemporalFusion
 
 
 class TrackedRestore:
-    """Restores batches of faces in frame order, one :class:`TemporalFusion` per model size.
+    """Restores batches of faces in frame order, one :class:`TemporalFusion` per model.
 
     A restorer with ``restore_tracked`` (vidgpen's GPEN) gets each face's key, and the
     fusion when ``strength`` > 0; any other restorer (a plug-in, an ONNX session) restores
@@ -20,11 +20,12 @@ class TrackedRestore:
 
     def __init__(self, strength: float) -> None:
         self.strength = strength
-        self._fusions: dict[int, TemporalFusion] = {}
+        self._fusions: dict[str, TemporalFusion] = {}
 
-    def restore(self, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey]) -> np.ndarray:
+    def restore(self, model: str, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey]) -> np.ndarray:
+        """``restorer`` (the run's ``model``) on ``crops``, each face with its key."""
         if isinstance(restorer, TrackedRestorer):
-            return restorer.restore_tracked(crops, keys, self._fusion(restorer.size))
+            return restorer.restore_tracked(crops, keys, self._fusion(model))
         kept = [i for i, key in enumerate(keys) if not key.prime]
         out = restorer.restore(crops[kept])
         if len(kept) == len(keys):
@@ -33,12 +34,12 @@ class TrackedRestore:
         full[kept] = out
         return full
 
-    def _fusion(self, size: int) -> TemporalFusion | None:
+    def _fusion(self, model: str) -> TemporalFusion | None:
         if self.strength == 0:
             return None
-        if size not in self._fusions:
-            self._fusions[size] = TemporalFusion(self.strength)
-        return self._fusions[size]
+        if model not in self._fusions:
+            self._fusions[model] = TemporalFusion(self.strength)
+        return self._fusions[model]
 
     @property
     def seconds(self) -> float:

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from vidgpen.errors import WeightsError, first_line
-from vidgpen.models import registry
 from vidgpen.models.gpen import GPEN, GPENConfig
+from vidgpen.models.registry import resolve_source
 
 StateDict = dict[str, Tensor]
 
@@ -31,21 +31,12 @@ _SHOWN = 3  # keys listed in a "not a GPEN" message
 _REQUIRED = ("final_linear.0.weight", "generator.input.input", "ecd0.0.0.weight", "generator.style.1.weight")
 
 
-def resolve_source(source: str | os.PathLike[str]) -> Path:
-    """An existing file wins (so ``--weights PATH`` always does); else a registry name."""
-    path = Path(source).expanduser()
-    if path.is_file():
-        return path
-    if str(source) in registry.REGISTRY:
-        return registry.resolve(str(source))
-    if path.exists():
-        raise WeightsError(f"{path}: not a file")
-    raise WeightsError(f"{source}: no such file, and not a known model name (known: {', '.join(registry.REGISTRY)})")
-
-
 def read_state_dict(path: Path) -> StateDict:
     """The checkpoint's tensors, unwrapped and without a ``module.`` prefix."""
-    obj = _torch_load(path)
+    return _unwrapped(_torch_load(path), path)
+
+
+def _unwrapped(obj: object, path: Path) -> StateDict:
     for key in _WRAPPERS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -171,6 +162,18 @@ def check_layout(state_dict: StateDict, config: GPENConfig, name: str = "checkpo
             raise WeightsError(
                 f"{name}: unsupported shape {list(got)} for {key} (GPEN {_describe_config(config)} needs {list(shape)})"
             )
+
+
+def checkpoint_sides(path: Path) -> tuple[int, int]:
+    """(input, output) face side of a checkpoint from its tensor shapes, its data memory-mapped, not
+    read: picking among GPEN-2048 and friends up front costs milliseconds, not a full load."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a zip checkpoint (legacy format, damaged file): the full reader says why
+        obj = None
+    state_dict = _unwrapped(obj, path) if isinstance(obj, dict) else read_state_dict(path)
+    config = infer_config(state_dict, str(path))
+    return config.in_size or config.size, config.size
 
 
 def inspect_checkpoint(path: Path) -> GPENConfig:

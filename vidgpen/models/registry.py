@@ -1,114 +1,150 @@
-"""Known model weights: where they come from, where they are cached, and how to fetch them.
+"""Known models as data: what each file is, where it comes from, how it is checked and run.
 
-vidgpen cannot ship weights, so each entry names the upstream file. The cache is
-``$VIDGPEN_HOME``, else ``$XDG_CACHE_HOME/vidgpen``, else ``~/.cache/vidgpen``; weights
+vidgpen cannot ship weights, so each :class:`ModelSpec` names the upstream file. The cache
+is ``$VIDGPEN_HOME``, else ``$XDG_CACHE_HOME/vidgpen``, else ``~/.cache/vidgpen``; weights
 live in its ``weights/`` folder under the entry's filename (facexlib's own filenames for
 its models, because facexlib looks them up by filename in a ``model_rootpath``).
 
-Downloads stream to a temporary file in the same folder, are checked against the
-entry's size and sha256 where known, and only then renamed into place, so an
-interrupted download never leaves a file that looks complete.
+A spec's ``sources`` are mirrors of the same bytes, tried in order (see
+:mod:`vidgpen.models.download`). A ``sha256`` is pinned only where its publisher states
+it: VisoMaster lists sha256 for its GPEN ONNX exports (``app/processors/models_data.py``,
+checked by its ``integrity_checker.py``). The GPEN authors, ModelScope and FaceFusion
+(CRC32 ``.hash`` files only) publish none, so those files are checked by layout instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from vidgpen.errors import WeightsError
+from vidgpen.models.download import fetch, mismatch, sha256_of
 
-CHUNK = 1 << 20
-TIMEOUT_S = 30.0
+KINDS = ("gpen-torch", "gpen-onnx", "file")  # "file": not a restorer (detectors, parsers)
 
 
 @dataclass(frozen=True)
-class WeightsEntry:
-    """One downloadable file; ``size``/``sha256`` are None where no trustworthy value is known."""
+class Normalisation:
+    """How uint8 faces map to the network's floats: ``low`` at 0, ``high`` at 255, and back."""
+
+    low: float = -1.0
+    high: float = 1.0
+    bgr: bool = False  # channel order the network takes and returns
+
+
+GPEN_IO = Normalisation()  # RGB in [-1, 1]: what GPEN was trained on
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One downloadable file and, for restorers, how it runs.
+
+    ``size``/``out_size``: the side of the faces it takes and returns (None: read from
+    the file). ``template``: the alignment it was trained with. ``input_name`` and
+    ``output_name``: the ONNX graph's tensors (None: its first). ``file_bytes`` and
+    ``sha256`` are None where no publisher states them.
+    """
 
     name: str
-    url: str
+    kind: str
     filename: str
-    size: int | None
-    sha256: str | None
+    sources: tuple[str, ...]
     description: str
+    licence: str = ""
+    size: int | None = None
+    out_size: int | None = None
+    template: str | None = None
+    normalisation: Normalisation = GPEN_IO
+    input_name: str | None = None
+    output_name: str | None = None
+    file_bytes: int | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
+
+    @property
+    def is_restorer(self) -> bool:
+        return self.kind != "file"
 
 
 _GPEN_HOST = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models"
-_MODELSCOPE = (
-    "https://modelscope.cn/api/v1/models/damo/cv_gpen_image-portrait-enhancement-hires/repo?Revision=master&FilePath="
-)
+# ModelScope moved the GPEN repos from damo/ to iic/; the old API path is kept as the last resort.
+_MS_IIC = "https://www.modelscope.cn/models/iic/cv_gpen_image-portrait-enhancement-hires/resolve/master"
+_MS_IIC_API = "https://modelscope.cn/api/v1/models/iic/cv_gpen_image-portrait-enhancement-hires/repo?Revision=master&FilePath="
+_MS_DAMO_API = "https://modelscope.cn/api/v1/models/damo/cv_gpen_image-portrait-enhancement-hires/repo?Revision=master&FilePath="
+_VISOMASTER = "https://github.com/visomaster/visomaster-assets/releases/download"
+_FACEFUSION = "https://github.com/facefusion/facefusion-assets/releases/download/models-3.0.0"
 _FACEXLIB = "https://github.com/xinntao/facexlib/releases/download"
 
-# No size or sha256 is published by the hosts for these files, so none is pinned here:
-# `vidgpen models verify` falls back to checking the GPEN layout of the file.
-REGISTRY: dict[str, WeightsEntry] = {
-    e.name: e
-    for e in (
-        WeightsEntry(
-            name="gpen-bfr-256",
-            url=f"{_GPEN_HOST}/GPEN-BFR-256.pth",
-            filename="GPEN-BFR-256.pth",
-            size=None,
-            sha256=None,
-            description="GPEN blind face restoration, 256×256 faces (GPEN authors)",
-        ),
-        WeightsEntry(
-            name="gpen-bfr-512",
-            url=f"{_GPEN_HOST}/GPEN-BFR-512.pth",
-            filename="GPEN-BFR-512.pth",
-            size=None,
-            sha256=None,
-            description="GPEN blind face restoration, 512×512 faces (GPEN authors)",
-        ),
-        WeightsEntry(
-            name="gpen-bfr-1024",
-            url=f"{_MODELSCOPE}pytorch_model.pt",
-            filename="gpen-bfr-1024.pt",
-            size=None,
-            sha256=None,
-            description="GPEN blind face restoration, 1024×1024 faces (ModelScope, damo)",
-        ),
-        WeightsEntry(
-            name="gpen-bfr-2048",
-            url=f"{_MODELSCOPE}pytorch_model-2048.pt",
-            filename="gpen-bfr-2048.pt",
-            size=None,
-            sha256=None,
-            description="GPEN blind face restoration, 2048×2048 faces (ModelScope, damo)",
-        ),
-        WeightsEntry(
-            name="retinaface-resnet50",
-            url=f"{_FACEXLIB}/v0.1.0/detection_Resnet50_Final.pth",
-            filename="detection_Resnet50_Final.pth",
-            size=None,
-            sha256=None,
-            description="facexlib RetinaFace ResNet-50 face detector",
-        ),
-        WeightsEntry(
-            name="retinaface-mobilenet0.25",
-            url=f"{_FACEXLIB}/v0.1.0/detection_mobilenet0.25_Final.pth",
-            filename="detection_mobilenet0.25_Final.pth",
-            size=None,
-            sha256=None,
-            description="facexlib RetinaFace MobileNet-0.25 face detector",
-        ),
-        WeightsEntry(
-            name="parsenet",
-            url=f"{_FACEXLIB}/v0.2.2/parsing_parsenet.pth",
-            filename="parsing_parsenet.pth",
-            size=None,
-            sha256=None,
-            description="facexlib ParseNet face parsing (paste-back masks)",
-        ),
+_GPEN_LICENCE = "GPEN authors (© Alibaba 2021): academic and non-commercial use only"
+_EXPORT_LICENCE = "ONNX export of the GPEN authors' weights: GPEN's terms apply"
+
+# sha256 exactly as VisoMaster's models_data.py lists them (commit 017af1a of visomaster/VisoMaster).
+_VISOMASTER_SHA256 = {
+    256: "aa5bd3ab238640a378c59e4a560f7a7150627944cf2129e6311ae4720e833271",
+    512: "0960f836488735444d508b588e44fb5dfd19c68fde9163ad7878aa24d1d5115e",
+    1024: "cec8892093d7b99828acde97bf231fb0964d3fb11b43f3b0951e36ef1e192a3e",
+    2048: "d0229ff43f979c360bd19daa9cd0ce893722d59f41a41822b9223ebbe4f89b3e",
+}
+_MODELSCOPE_FILES = {1024: "pytorch_model.pt", 2048: "pytorch_model-2048.pt"}
+
+
+def _gpen_torch(side: int) -> ModelSpec:
+    if side in _MODELSCOPE_FILES:
+        file = _MODELSCOPE_FILES[side]
+        sources = (f"{_MS_IIC}/{file}", f"{_MS_IIC_API}{file}", f"{_MS_DAMO_API}{file}")
+        filename, host = f"gpen-bfr-{side}.pt", "ModelScope iic/, formerly damo/"
+    else:
+        sources, filename, host = (f"{_GPEN_HOST}/GPEN-BFR-{side}.pth",), f"GPEN-BFR-{side}.pth", "GPEN authors"
+    return ModelSpec(
+        name=f"gpen-bfr-{side}", kind="gpen-torch", filename=filename, sources=sources, size=side, out_size=side,
+        template="gpen", licence=_GPEN_LICENCE,
+        description=f"GPEN blind face restoration, {side}×{side} faces ({host})",
+    )
+
+
+def _gpen_visomaster(side: int) -> ModelSpec:
+    release = f"GPEN-BFR-{side}.onnx"
+    return ModelSpec(
+        name=f"gpen-bfr-{side}-onnx", kind="gpen-onnx", filename=f"visomaster-{release}",
+        sources=(f"{_VISOMASTER}/v1.0.0/{release}", f"{_VISOMASTER}/v0.1.0/{release}"),
+        size=side, out_size=side, template="ffhq", input_name="input", output_name="output",
+        sha256=_VISOMASTER_SHA256[side], licence=_EXPORT_LICENCE,
+        description=f"GPEN-BFR-{side} as ONNX, batch 1 (VisoMaster assets)",
+    )
+
+
+def _gpen_facefusion(side: int) -> ModelSpec:
+    return ModelSpec(
+        name=f"gpen-bfr-{side}-facefusion", kind="gpen-onnx", filename=f"facefusion-gpen_bfr_{side}.onnx",
+        sources=(f"{_FACEFUSION}/gpen_bfr_{side}.onnx",), size=side, out_size=side, template="ffhq",
+        input_name="input", licence=_EXPORT_LICENCE,
+        description=f"GPEN-BFR-{side} as ONNX (FaceFusion models-3.0.0)",
+    )
+
+
+def _facexlib(name: str, release: str, filename: str, description: str) -> ModelSpec:
+    return ModelSpec(name=name, kind="file", filename=filename, sources=(f"{_FACEXLIB}/{release}/{filename}",),
+                     description=description, licence="facexlib (MIT)")
+
+
+SIDES = (256, 512, 1024, 2048)
+AUTO_MODELS = tuple(f"gpen-bfr-{side}" for side in SIDES)  # what --model auto chooses among
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        *(_gpen_torch(side) for side in SIDES),
+        *(_gpen_visomaster(side) for side in SIDES),
+        *(_gpen_facefusion(side) for side in SIDES[1:]),  # its 256 uses an ArcFace crop vidgpen has no template for
+        _facexlib("retinaface-resnet50", "v0.1.0", "detection_Resnet50_Final.pth",
+                  "facexlib RetinaFace ResNet-50 face detector"),
+        _facexlib("retinaface-mobilenet0.25", "v0.1.0", "detection_mobilenet0.25_Final.pth",
+                  "facexlib RetinaFace MobileNet-0.25 face detector"),
+        _facexlib("parsenet", "v0.2.2", "parsing_parsenet.pth", "facexlib ParseNet face parsing (paste-back masks)"),
     )
 }
 
@@ -127,7 +163,7 @@ def weights_dir() -> Path:
     return cache_dir() / "weights"
 
 
-def entry(name: str) -> WeightsEntry:
+def entry(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except KeyError:
@@ -143,8 +179,22 @@ def is_cached(name: str) -> bool:
     return path_of(name).is_file()
 
 
-def _missing_message(e: WeightsEntry, path: Path, why: str) -> str:
-    return f"{path}: {e.name} weights missing ({why}); download {e.url} and save it as {path}"
+def resolve_source(source: str | os.PathLike[str], download: bool = True) -> Path:
+    """An existing file wins (so ``--weights PATH`` always does); else a registry name."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    if str(source) in REGISTRY:
+        return resolve(str(source), download=download)
+    if path.exists():
+        raise WeightsError(f"{path}: not a file")
+    if path.suffix.lower() == ".onnx":
+        raise WeightsError(f"{path}: no such ONNX file")
+    raise WeightsError(f"{source}: no such file, and not a known model name (known: {', '.join(REGISTRY)})")
+
+
+def _missing_message(spec: ModelSpec, path: Path, why: str) -> str:
+    return f"{path}: {spec.name} weights missing ({why}); download {spec.sources[0]} and save it as {path}"
 
 
 def resolve(name: str, download: bool = True) -> Path:
@@ -152,93 +202,33 @@ def resolve(name: str, download: bool = True) -> Path:
 
     Only the size is checked here (cheap, catches partial copies); ``verify`` hashes.
     """
-    e = entry(name)
+    spec = entry(name)
     path = path_of(name)
     if path.is_file():
-        _refuse_cached(e, path, _mismatch(e, path.stat().st_size))
+        refuse_cached(spec, path, mismatch(spec, path.stat().st_size))
         return path
     if not download:
-        raise WeightsError(_missing_message(e, path, "not in the cache"))
-    return _fetch(e, path)
+        raise WeightsError(_missing_message(spec, path, "not in the cache"))
+    return fetch(spec, path)
 
 
-def _mismatch(e: WeightsEntry, size: int, digest: str | None = None) -> str | None:
-    """What differs from the entry's published size/sha256, if anything."""
-    if e.size is not None and size != e.size:
-        return f"{size} bytes, {e.name} has {e.size}"
-    if digest is not None and e.sha256 is not None and digest != e.sha256.lower():
-        return f"sha256 {digest} does not match {e.name}'s {e.sha256}"
-    return None
-
-
-def _refuse_cached(e: WeightsEntry, path: Path, problem: str | None) -> None:
+def refuse_cached(spec: ModelSpec, path: Path, problem: str | None) -> None:
     if problem:
-        raise WeightsError(f"{path}: {problem}; run `vidgpen models download {e.name} --force`")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        raise WeightsError(f"{path}: {problem}; run `vidgpen models download {spec.name} --force`")
 
 
 def download(name: str, force: bool = False) -> Path:
     """Fetch ``name`` into the cache (kept as is when already there, unless ``force``)."""
-    e = entry(name)
     path = path_of(name)
     if path.is_file() and not force:
         return path
-    return _fetch(e, path)
-
-
-def _fetch(e: WeightsEntry, path: Path) -> Path:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WeightsError(f"{path.parent}: cannot create the weights folder ({exc.strerror})") from None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{e.filename}.", suffix=".part", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            digest, size = _stream(e, out)
-        if problem := _mismatch(e, size, digest):
-            raise WeightsError(f"{path}: download from {e.url} refused ({problem}); nothing was saved")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _stream(e: WeightsEntry, out: BinaryIO) -> tuple[str, int]:
-    """Copy the URL's body into ``out`` with a progress bar; returns (sha256, bytes)."""
-    h = hashlib.sha256()
-    size = 0
-    request = urllib.request.Request(e.url, headers={"User-Agent": "vidgpen"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length else e.size
-            columns = (TextColumn(e.name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-            # stderr: stdout stays clean for `vidgpen models download NAME` in scripts
-            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-                task = progress.add_task("download", total=total)
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    h.update(chunk)
-                    size += len(chunk)
-                    progress.update(task, advance=len(chunk))
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise WeightsError(_missing_message(e, path_of(e.name), f"download failed: {reason}")) from None
-    return h.hexdigest(), size
+    return fetch(entry(name), path)
 
 
 def verify(name: str) -> str:
     """Check the cached file's size and sha256 (where known); returns its sha256."""
-    e = entry(name)
+    spec = entry(name)
     path = resolve(name, download=False)
     digest = sha256_of(path)
-    _refuse_cached(e, path, _mismatch(e, path.stat().st_size, digest))
+    refuse_cached(spec, path, mismatch(spec, path.stat().st_size, digest))
     return digest

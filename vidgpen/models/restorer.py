@@ -1,14 +1,14 @@
-"""Run GPEN on batches of aligned faces: uint8 RGB in, uint8 RGB out.
+"""What every restorer is to the pipeline, and the helpers all runtimes share.
 
-The pipeline only needs the :class:`Restorer` protocol (``size`` and ``restore``), so a
-faster GPEN, an ONNX session (:class:`~vidgpen.models.onnx_restorer.OnnxRestorer`) or a
-test double can stand in for :class:`FaceRestorer`; :func:`load_restorer` picks by file.
+The pipeline needs only the :class:`Restorer` protocol (``size``, ``out_size`` and
+``restore``), so GPEN in torch (:mod:`vidgpen.models.torch_restorer`), an ONNX session
+(:mod:`vidgpen.models.onnx_restorer`) or a test double can stand in; the factory
+(:mod:`vidgpen.models.factory`) builds the right one from a model's kind. This module
+imports no runtime, so none of them imports another.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -18,176 +18,38 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
-from vidgpen.errors import ConfigError
-from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve_dtype
-from vidgpen.models.gpen import GPEN
-from vidgpen.models.gpen_fast import FastGPEN
-from vidgpen.models.loader import load_gpen, resolve_source
-from vidgpen.models.temporal import FaceKey, TemporalFusion, track_noise
+from vidgpen.models.registry import GPEN_IO, Normalisation
+from vidgpen.models.temporal import FaceKey, TemporalFusion
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
 class Restorer(Protocol):
     """What the pipeline calls.
 
-    ``size``: the side of the aligned faces to feed in. ``restore(faces)`` takes uint8 RGB
-    N×size×size×3 and returns uint8 RGB N×out×out×3, where out is usually ``size`` but
-    larger for super-resolution models (scale paste-back by ``out / size``).
+    ``size``: the side of the aligned faces it takes; ``out_size``: the side it returns
+    (larger than ``size`` for super-resolution models: paste-back scales by
+    ``out_size / size``). ``restore(faces)`` maps uint8 RGB N×size×size×3 to uint8 RGB
+    N×out_size×out_size×3.
     """
 
     @property
     def size(self) -> int: ...
+
+    @property
+    def out_size(self) -> int: ...
 
     def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray: ...
 
 
 @runtime_checkable
 class TrackedRestorer(Restorer, Protocol):
-    """A restorer that also takes each face's track (see :meth:`FaceRestorer.restore_tracked`)."""
+    """A restorer that also takes each face's track, for ``--deflicker``
+    (see :meth:`~vidgpen.models.torch_restorer.FaceRestorer.restore_tracked`)."""
 
     def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
                         fusion: TemporalFusion | None) -> np.ndarray: ...
-
-
-CPU_PER_FACE_FROM = 512
-
-
-class FaceRestorer:
-    """A GPEN model moved to one device/dtype, run in chunks of ``batch_size`` faces.
-
-    Chunking bounds GPU memory independently of how many faces a frame batch holds.
-    The model is moved and cast in place (``nn.Module.to``): the restorer owns it.
-    ``fast`` runs :class:`FastGPEN` on the same weights (same outputs to float rounding,
-    2–5× faster on CPU); ``fast=False`` runs the reference module. ``compile`` wraps the
-    forward in ``torch.compile`` (CUDA graphs on GPUs; see :mod:`vidgpen.models.compiled`).
-    """
-
-    def __init__(
-        self,
-        model: GPEN,
-        device: DeviceLike = None,
-        dtype: DtypeLike = None,
-        batch_size: int = 8,
-        fast: bool = True,
-        compile: bool = False,
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.fast_gpen = FastGPEN(self.model)  # restore_tracked's encode/decode halves, even with fast=False
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = self.fast_gpen if fast else self.model
-        if fast and self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes per model: let cuDNN pick the fastest algorithms
-        # On the CPU, batching large faces buys no speed (the fast path already runs per-face
-        # kernels at high resolution) but multiplies activation memory: GPEN-512 peaks at
-        # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
-        # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
-        self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
-        self._warn_uncompiled = compile
-        if compile:
-            from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
-
-            self.forward = CompiledForward(self.forward, self.device, self.batch_size)
-
-    @classmethod
-    def load(
-        cls,
-        source: str | os.PathLike[str],
-        device: DeviceLike = None,
-        dtype: DtypeLike = None,
-        batch_size: int = 8,
-        fast: bool = True,
-        compile: bool = False,
-    ) -> FaceRestorer:
-        """From a checkpoint path or registry name (see :func:`load_gpen`).
-
-        Weights are shared: loading the same unchanged file for the same device and dtype
-        again (another video of a batch, another thread) reuses the model in memory.
-        """
-        path = resolve_source(source).resolve()
-        dev = resolve_device(device)
-        dt = resolve_dtype(dtype, dev)
-        model = _shared_model(path, dev, dt)
-        return cls(model, device=dev, dtype=dt, batch_size=batch_size, fast=fast, compile=compile)
-
-    @property
-    def size(self) -> int:
-        """Input face side."""
-        return self.model.in_size
-
-    @property
-    def out_size(self) -> int:
-        """Output face side (> ``size`` only for super-resolution layouts)."""
-        return self.model.size
-
-    def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
-        """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3."""
-        with torch.inference_mode():
-            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run)
-
-    def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
-                        fusion: TemporalFusion | None) -> np.ndarray:
-        """:meth:`restore` for faces in frame order with their track keys.
-
-        Super-resolution levels get fixed noise per track. With ``fusion``, each face's
-        encoder outputs are fused with its track's state between the batched encode and the
-        batched decode. Faces whose key is ``prime`` are only encoded and fused (rows left 0).
-        """
-        if len(keys) != len(faces):
-            raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
-        if self._warn_uncompiled and fusion is not None:
-            self._warn_uncompiled = False
-            log.warning("--compile covers the per-frame forward only: with --deflicker GPEN runs uncompiled")
-        chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
-        with torch.inference_mode():
-            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size,
-                                     lambda chunk: self._run_tracked(chunk, next(chunks), fusion))
-
-    def _run(self, chunk: torch.Tensor) -> torch.Tensor:
-        return output_to_faces(self.forward(self._input(chunk)))
-
-    def _input(self, chunk: torch.Tensor) -> torch.Tensor:
-        return faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
-
-    def _run_tracked(self, chunk: torch.Tensor, keys: Sequence[FaceKey], fusion: TemporalFusion | None) -> torch.Tensor:
-        code, features = self.fast_gpen.encode(self._input(chunk))
-        if fusion is not None:
-            for i, key in enumerate(keys):  # frame order: each face is fused after its track's previous one
-                fusion.fuse(key, code[i], [feature[i] for feature in features])
-        out = torch.zeros((len(keys), self.out_size, self.out_size, 3), dtype=torch.uint8)
-        kept = [i for i, key in enumerate(keys) if not key.prime]
-        if kept:
-            if len(kept) < len(keys):
-                code, features = code[kept], [feature[kept] for feature in features]
-            noise = track_noise([keys[i] for i in kept], self.device) if self.model.n_noise_levels else None
-            out[kept] = output_to_faces(self.fast_gpen.decode(code, features, noise)).cpu()
-        return out
-
-
-def load_restorer(
-    source: str | os.PathLike[str],
-    device: DeviceLike = None,
-    dtype: DtypeLike = None,
-    batch_size: int = 8,
-    compile: bool = False,
-) -> Restorer:
-    """The restorer for ``--weights``/``--model``: ONNX Runtime for a ``.onnx`` file, else GPEN in torch.
-
-    The suffix decides because an exported graph and a checkpoint need different
-    runtimes; ``vidgpen models export-onnx`` writes that suffix.
-    """
-    if str(source).lower().endswith(".onnx"):
-        if compile:
-            raise ConfigError(f"compile: {source} is an ONNX export; torch.compile applies to GPEN checkpoints")
-        from vidgpen.models.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
-
-        return OnnxRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size)
-    return FaceRestorer.load(source, device=device, dtype=dtype, batch_size=batch_size, compile=compile)
 
 
 def restore_in_chunks(
@@ -212,15 +74,20 @@ def restore_in_chunks(
     return out
 
 
-def faces_to_input(faces: torch.Tensor) -> torch.Tensor:
-    """uint8 RGB N×S×S×3 → float32 N×3×S×S in [-1, 1], GPEN's input convention."""
-    return faces.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+def faces_to_input(faces: torch.Tensor, io: Normalisation = GPEN_IO) -> torch.Tensor:
+    """uint8 RGB N×S×S×3 → float32 N×3×S×S in the network's range (GPEN: RGB in [-1, 1])."""
+    x = faces.permute(0, 3, 1, 2)
+    if io.bgr:
+        x = x.flip(1)
+    return x.float() / (255.0 / (io.high - io.low)) + io.low  # GPEN: x / 127.5 - 1, exactly
 
 
-def output_to_faces(output: torch.Tensor) -> torch.Tensor:
-    """GPEN's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and rounded."""
-    y = output.float().clamp(-1.0, 1.0)  # not in place: a compiled forward's output is its graph's buffer
-    return ((y + 1.0) * 127.5).round_().to(torch.uint8).permute(0, 2, 3, 1)
+def output_to_faces(output: torch.Tensor, io: Normalisation = GPEN_IO) -> torch.Tensor:
+    """The network's N×3×S×S output (unclamped, any float dtype) → uint8 RGB N×S×S×3, clamped and rounded."""
+    y = output.float().clamp(io.low, io.high)  # not in place: a compiled forward's output is its graph's buffer
+    if io.bgr:
+        y = y.flip(1)
+    return ((y - io.low) * (255.0 / (io.high - io.low))).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def shared_per_file(load: Callable[..., T]) -> Callable[..., T]:
@@ -238,8 +105,3 @@ def shared_per_file(load: Callable[..., T]) -> Callable[..., T]:
             return cached(path, (stat.st_size, stat.st_mtime_ns), *args)
 
     return get
-
-
-@shared_per_file
-def _shared_model(path: Path, device: torch.device, dtype: torch.dtype) -> GPEN:
-    return load_gpen(path, device=device, dtype=dtype)

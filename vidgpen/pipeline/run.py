@@ -29,9 +29,9 @@ from vidgpen.pipeline.runner import StageRunner
 class Pipeline:
     """Restore faces in a video, streaming.
 
-    ``restorer`` may be any object with ``size`` (crop side, px) and ``restore(batch)``
-    (N×S×S×3 uint8 RGB → same), so users and tests can plug in their own; without it
-    the GPEN named by the config is loaded.
+    ``restorer`` may be any object with ``size`` (crop side, px), optionally ``out_size``,
+    and ``restore(batch)`` (N×S×S×3 uint8 RGB → N×S'×S'×3), so users and tests can plug in
+    their own; without it the model named by the config is loaded.
 
     ``run`` makes every check that can fail on bad input (the media, the output path,
     the weights, the detector) before ``on_start`` is called and before any output
@@ -66,7 +66,8 @@ class Pipeline:
         info = probed or check_run(input, output, preview, overwrite, self.config)
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         cfg = replace(self.config, device=str(resolve_device(self.config.device)))  # resolved once, handed down
-        restorers = RestorerSet(cfg, self.restorer)
+        restorers = RestorerSet(cfg, self.restorer)  # every model found or downloaded: before any output
+        cfg = replace(cfg, template=restorers.template)  # faces are aligned as the model was trained
         tracked = TrackedRestore(cfg.deflicker)
         analyzer = make_analyzer(cfg)
         mask = usable_mask(cfg.mask, cfg.device)

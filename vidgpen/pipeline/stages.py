@@ -33,6 +33,7 @@ class FaceJob:
     size: int
     affine: np.ndarray  # 2×3, frame px → crop px at `size`
     crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
+    model: str  # the RestorerSet's name of the model it goes through
     restored: np.ndarray | None = None
 
 
@@ -75,9 +76,10 @@ class Aligner:
             return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with self._times.timed("align"):
             for face in item.faces:
-                size = self._restorers.size_for(face)
-                affine = face.affine(size, self._config.template)
-                work.jobs.append(FaceJob(face, size, affine, warp_face(item.frame.image, affine, size)))
+                choice = self._restorers.choose(face)
+                affine = face.affine(choice.size, self._config.template)
+                crop = warp_face(item.frame.image, affine, choice.size)
+                work.jobs.append(FaceJob(face, choice.size, affine, crop, choice.name))
         return work
 
 
@@ -114,15 +116,15 @@ def _gather(channel: Channel, batch_size: int, max_frames: int) -> Iterator[list
 
 
 def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, tracked: TrackedRestore, times: StageTimes) -> None:
-    by_size: dict[int, list[tuple[FaceJob, FaceKey]]] = {}
+    by_model: dict[str, list[tuple[FaceJob, FaceKey]]] = {}
     for work in batch:  # in frame order, as the temporal fusion needs them
         for job in work.jobs:
             key = FaceKey(job.face.track, work.analyzed.shot, work.frame.index, work.prime)
-            by_size.setdefault(job.size, []).append((job, key))
-    for size, pairs in by_size.items():
+            by_model.setdefault(job.model, []).append((job, key))
+    for name, pairs in by_model.items():
         jobs = [job for job, _ in pairs]
         with times.timed("restore"):
-            out = tracked.restore(restorers.get(size), np.stack([job.crop for job in jobs]), [k for _, k in pairs])
+            out = tracked.restore(name, restorers.get(name), np.stack([job.crop for job in jobs]), [k for _, k in pairs])
         for job, face in zip(jobs, out):
             job.restored = face
 
