@@ -1,7 +1,7 @@
 """Flicker of restored faces with and without ``--deflicker``, on a clip whose motion is known.
 
     python bench/flicker.py                                  # GPEN 64, 128, 256 (random weights)
-    python bench/flicker.py --sizes 128 --strengths 0 0.5 1 --strip docs/deflicker-strip.png
+    python bench/flicker.py --sizes 128 --strengths 0 0.5 1 --strip bench/deflicker-strip.png
 
 The clip: a real FFHQ photo (../shared/faces) moved along a known smooth path with fresh
 grain and JPEG on every frame, a sudden local change (from frame ``STEP`` a dark patch covers
