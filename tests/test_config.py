@@ -14,6 +14,7 @@ def test_shipped_presets_load_and_differ_from_defaults():
     film = build_config(ConfigLayers(preset="film"))
     assert film.model == "gpen-bfr-2048" and film.strength == pytest.approx(0.8)
     assert film.smooth > defaults.smooth
+    assert film.deflicker > defaults.deflicker > 0
     assert build_config(ConfigLayers(preset="home-video")).model == "auto"
     assert build_config(ConfigLayers(preset="home-video")).deinterlace == "auto"
     fast = build_config(ConfigLayers(preset="fast"))

@@ -33,16 +33,23 @@ def media(tmp_path_factory):
 
 
 class _PowerCut:
-    """The real restorer, until the power goes out after ``calls`` batches."""
+    """The real restorer (with track keys, so --deflicker fuses), until the power goes out after ``calls`` batches."""
 
     def __init__(self, restorer: FaceRestorer, calls: int) -> None:
-        self.size, self._restorer, self._left = restorer.size, restorer, calls
+        self.size, self.out_size, self._restorer, self._left = restorer.size, restorer.out_size, restorer, calls
 
     def restore(self, faces: np.ndarray) -> np.ndarray:
+        self._tick()
+        return self._restorer.restore(faces)
+
+    def restore_tracked(self, faces: np.ndarray, keys, fusion) -> np.ndarray:
+        self._tick()
+        return self._restorer.restore_tracked(faces, keys, fusion)
+
+    def _tick(self) -> None:
         self._left -= 1
         if self._left < 0:
             raise KeyboardInterrupt
-        return self._restorer.restore(faces)
 
 
 def _pixels(path) -> list[list[bytes]]:

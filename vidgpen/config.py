@@ -59,6 +59,7 @@ class RestoreConfig:
     template: str = "gpen"  # alignment template for --weights files: gpen | ffhq (registry models bring their own)
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
     color_match: bool = False  # match the restored face's Lab mean/std to the original
+    deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame (0.75: README, Deflicker)
     grain: float = 0.0  # 0..1: put this share of the original's film grain back on restored faces
     decoder: str = "pyav"  # pyav | decord
     deinterlace: str = "off"  # off | auto (when the stream is flagged interlaced) | bwdif | yadif
@@ -99,7 +100,7 @@ class RestoreConfig:
             raise bad("ffmpeg_args", f"{self.ffmpeg_args!r} cannot be split into options ({exc})") from None
         if not (self.device in DEVICES or self.device.startswith("cuda:")):
             raise bad("device", f"{self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
-        for key in ("strength", "grain"):
+        for key in ("strength", "grain", "deflicker"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise bad(key, f"{getattr(self, key)} is not within 0..1")
         for key in ("detect_every", "batch_size", "queue_size", "detect_max_side"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 import cv2
@@ -36,14 +35,6 @@ def paste_of(restored: np.ndarray, crop: np.ndarray, affine: np.ndarray) -> Face
         return FacePaste(restored, crop, affine)
     original = cv2.resize(crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
     return FacePaste(restored, original, affine * (out_size / in_size))
-
-
-def restored_faces(restorer: object, crops: np.ndarray, precise: bool) -> np.ndarray:
-    """GPEN's faces for ``crops``; for a deep frame (``precise``) unrounded float32 in
-    [0, 255] when the restorer can give them, so no 8-bit step sits before the paste."""
-    if precise and "precise" in inspect.signature(restorer.restore).parameters:
-        return restorer.restore(crops, precise=True)
-    return restorer.restore(crops)
 
 
 def refresh_image(frame: Frame, boxes: list[Box]) -> None:

@@ -83,6 +83,10 @@ class RestorerSet:
 
     def _load(self, name: str) -> Restorer:
         cfg = self._config
+        if self._specs[name].kind == "gpen-onnx" and cfg.deflicker > 0:
+            raise ConfigError(f"deflicker: {name} is an ONNX export, one graph from face to face; fusing a "
+                              "track's frames needs GPEN's encoder and generator apart: give the checkpoint, "
+                              "or --deflicker 0")
         return load_restorer(self._specs[name], device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                              compile=cfg.compile)
 

@@ -26,6 +26,7 @@ FastGPEN if the reference's weights change (moving it with ``.to`` is fine).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ from vidgpen.models.gpen import GPEN, LEAKY_SLOPE, GPENConfig, ModulatedConv2d, 
 _GAIN = math.sqrt(2.0)  # the leaky ReLU's output gain, applied by the layers downstream
 _CL = torch.channels_last
 _CPU_PER_FACE_FROM = 128  # CPU levels from this side up fold the style into per-face kernels
+Noise = torch.Generator | Sequence[torch.Generator] | None  # the SR levels' noise: global, batch or per-face
 
 
 class FastGPEN(nn.Module):
@@ -70,23 +72,41 @@ class FastGPEN(nn.Module):
         return self.model.config
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.decode(*self.encode(x), generator)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """N×3×I×I in [-1, 1] → (the style code ``w``, N×D; the encoder's maps, fine to coarse).
+
+        These are what GPEN passes from its encoder to its generator, so per-track temporal
+        fusion (:mod:`vidgpen.models.temporal`) works on them. The maps are channels_last
+        and carry no √2 gain (``decode`` applies it in the injection).
+        """
         model = self.model
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != model.in_size or x.shape[3] != model.in_size:
             raise ValueError(
                 f"GPEN-{model.size} expects N×3×{model.in_size}×{model.in_size} input, got {tuple(x.shape)}"
             )
         code, features = self._encode(x.contiguous(memory_format=_CL))
+        return self.model.generator.style(code), features
+
+    def decode(self, w: Tensor, features: list[Tensor], generator: Noise = None) -> Tensor:
+        """The StyleGAN2 generator on :meth:`encode`'s outputs → N×3×S×S (channels_last).
+
+        ``features`` is emptied so each map is freed once used. ``generator`` draws the
+        super-resolution levels' noise: one for the batch, or one per face (a fixed seed
+        per track gives a face the same noise in every frame).
+        """
+        model = self.model
         gen = model.generator
-        w = gen.style(code)
         # Coarse to fine; None → noise. Features carry no √2 gain (folded into the injection).
         levels: list[Tensor | None] = [
             *features[::-1],
             *([None] * model.n_noise_levels),
         ]
-        del features
+        features.clear()
         out = self._styled_conv(
             0,
-            gen.input(x.shape[0]).contiguous(memory_format=_CL),
+            gen.input(w.shape[0]).contiguous(memory_format=_CL),
             w,
             1.0,
             levels[0],
@@ -129,7 +149,7 @@ class FastGPEN(nn.Module):
         w: Tensor,
         gain: float,
         feature: Tensor | None,
-        generator: torch.Generator | None,
+        generator: Noise,
     ) -> Tensor:
         """StyledConv ``index`` on ``x`` (whose values are the true input / ``gain``)."""
         layer = self._styled[index]
@@ -161,7 +181,7 @@ class FastGPEN(nn.Module):
             del y
         weight = layer.noise.weight
         if feature is None:  # same shape, dtype and order of draws as the reference
-            feature = torch.randn((batch, channels, side, side), generator=generator, device=x.device, dtype=x.dtype)
+            feature = _noise((batch, channels, side, side), generator, x)
         else:
             weight = weight * _GAIN
         if out is None:
@@ -171,6 +191,13 @@ class FastGPEN(nn.Module):
         torch.addcmul(bias_feature.view(1, -1, 1, 1), feature, weight, out=injected)
         F.leaky_relu_(injected, LEAKY_SLOPE)
         return out
+
+
+def _noise(shape: tuple[int, int, int, int], generator: Noise, like: Tensor) -> Tensor:
+    """Gaussian noise of ``shape``: from one generator (or the global one), or one per face."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g, device=like.device, dtype=like.dtype) for g in generator])
 
 
 def _activate(y: Tensor, out: Tensor | None, rows: slice, cols: slice) -> Tensor:

@@ -10,7 +10,7 @@ imports no runtime, so none of them imports another.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from vidgpen.models.registry import GPEN_IO, Normalisation
+from vidgpen.models.temporal import FaceKey, TemporalFusion
 
 T = TypeVar("T")
 
@@ -41,6 +42,15 @@ class Restorer(Protocol):
     def out_size(self) -> int: ...
 
     def restore(self, faces: np.ndarray | torch.Tensor) -> np.ndarray: ...
+
+
+@runtime_checkable
+class TrackedRestorer(Restorer, Protocol):
+    """A restorer that also takes each face's track, for ``--deflicker``
+    (see :meth:`~vidgpen.models.torch_restorer.FaceRestorer.restore_tracked`)."""
+
+    def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
+                        fusion: TemporalFusion | None, precise: bool = False) -> np.ndarray: ...
 
 
 def restore_in_chunks(

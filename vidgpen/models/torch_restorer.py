@@ -7,8 +7,9 @@ module; ``torch.compile`` is opt-in (:mod:`vidgpen.models.compiled`).
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,9 @@ from vidgpen.models.gpen import GPEN
 from vidgpen.models.gpen_fast import FastGPEN
 from vidgpen.models.loader import load_gpen, resolve_source
 from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
+from vidgpen.models.temporal import FaceKey, TemporalFusion, track_noise
+
+log = logging.getLogger(__name__)
 
 CPU_PER_FACE_FROM = 512
 
@@ -47,7 +51,8 @@ class FaceRestorer:
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.forward: Callable[[torch.Tensor], torch.Tensor] = FastGPEN(self.model) if fast else self.model
+        self.fast_gpen = FastGPEN(self.model)  # restore_tracked's encode/decode halves, even with fast=False
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = self.fast_gpen if fast else self.model
         if fast and self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes per model: let cuDNN pick the fastest algorithms
         # On the CPU, batching large faces buys no speed (the fast path already runs per-face
@@ -55,6 +60,7 @@ class FaceRestorer:
         # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
         # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
         self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
+        self._warn_uncompiled = compile
         if compile:
             from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
 
@@ -97,9 +103,45 @@ class FaceRestorer:
         with torch.inference_mode():
             return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run, precise)
 
+    def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
+                        fusion: TemporalFusion | None, precise: bool = False) -> np.ndarray:
+        """:meth:`restore` for faces in frame order with their track keys.
+
+        Super-resolution levels get fixed noise per track. With ``fusion``, each face's
+        encoder outputs are fused with its track's state between the batched encode and the
+        batched decode. Faces whose key is ``prime`` are only encoded and fused (rows left 0).
+        """
+        if len(keys) != len(faces):
+            raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
+        if self._warn_uncompiled and fusion is not None:
+            self._warn_uncompiled = False
+            log.warning("--compile covers the per-frame forward only: with --deflicker GPEN runs uncompiled")
+        chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
+        with torch.inference_mode():
+            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size,
+                                     lambda chunk, exact: self._run_tracked(chunk, next(chunks), fusion, exact),
+                                     precise)
+
     def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
-        x = faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
-        return output_to_faces(self.forward(x), precise=precise)
+        return output_to_faces(self.forward(self._input(chunk)), precise=precise)
+
+    def _input(self, chunk: torch.Tensor) -> torch.Tensor:
+        return faces_to_input(chunk.to(self.device, non_blocking=True)).to(self.dtype)
+
+    def _run_tracked(self, chunk: torch.Tensor, keys: Sequence[FaceKey], fusion: TemporalFusion | None,
+                     precise: bool = False) -> torch.Tensor:
+        code, features = self.fast_gpen.encode(self._input(chunk))
+        if fusion is not None:
+            for i, key in enumerate(keys):  # frame order: each face is fused after its track's previous one
+                fusion.fuse(key, code[i], [feature[i] for feature in features])
+        out = torch.zeros((len(keys), self.out_size, self.out_size, 3), dtype=torch.float32 if precise else torch.uint8)
+        kept = [i for i, key in enumerate(keys) if not key.prime]
+        if kept:
+            if len(kept) < len(keys):
+                code, features = code[kept], [feature[kept] for feature in features]
+            noise = track_noise([keys[i] for i in kept], self.device) if self.model.n_noise_levels else None
+            out[kept] = output_to_faces(self.fast_gpen.decode(code, features, noise), precise=precise).cpu()
+        return out
 
 
 @shared_per_file

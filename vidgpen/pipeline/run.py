@@ -16,6 +16,7 @@ from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import check_output
 from vidgpen.models.choice import RestorerSet
+from vidgpen.models.deflicker import TrackedRestore
 from vidgpen.models.device import resolve_device
 from vidgpen.models.memory import keep_freed_memory
 from vidgpen.models.restorer import Restorer
@@ -67,6 +68,7 @@ class Pipeline:
         cfg = replace(self.config, device=str(resolve_device(self.config.device)))  # resolved once, handed down
         restorers = RestorerSet(cfg, self.restorer)  # every model found or downloaded: before any output
         cfg = replace(cfg, template=restorers.template)  # faces are aligned as the model was trained
+        tracked = TrackedRestore(cfg.deflicker)
         analyzer = make_analyzer(cfg)
         mask = usable_mask(cfg.mask, cfg.device)
         started = time.perf_counter()
@@ -89,7 +91,7 @@ class Pipeline:
             paster = stages.Paster(cfg, mask, times, keep_before=preview is not None)
             runner.start("decode", lambda: stages.decode(reader, decoded, times))
             runner.start("analyze", lambda: stages.analyze(decoded, aligned, analyzer, align))
-            runner.start("restore", lambda: stages.restore(aligned, restored, restorers, cfg.batch_size,
+            runner.start("restore", lambda: stages.restore(aligned, restored, restorers, tracked, cfg.batch_size,
                                                            cfg.queue_size, times))
             runner.start("paste", lambda: stages.paste(restored, pasted, paster))
             encode = Encoder(writers, times, written, on_progress)
@@ -97,6 +99,8 @@ class Pipeline:
                 encode(work)
         for stage, seconds in analyzer.timings.items():
             times.add(stage, seconds)
+        if cfg.deflicker > 0:
+            times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
                             skipped_packets=reader.skipped, models=restorers.names, settings=self.config.to_dict())

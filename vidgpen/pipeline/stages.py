@@ -16,9 +16,11 @@ from vidgpen.config import RestoreConfig
 from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
 from vidgpen.faces.blend import paste_faces
-from vidgpen.faces.paste import paste_of, refresh_image, restored_faces
+from vidgpen.faces.paste import paste_of, refresh_image
 from vidgpen.io.frames import Frame
 from vidgpen.models.choice import RestorerSet
+from vidgpen.models.deflicker import TrackedRestore
+from vidgpen.models.temporal import FaceKey
 from vidgpen.pipeline.runner import END, Channel
 from vidgpen.stats import StageTimes
 
@@ -42,6 +44,7 @@ class FrameWork:
     analyzed: AnalyzedFrame
     jobs: list[FaceJob] = field(default_factory=list)
     before: np.ndarray | None = None  # the frame before paste-back, kept for the preview
+    prime: bool = False  # a context frame before the span: its faces only prime --deflicker's state
 
     @property
     def frame(self) -> Frame:
@@ -66,8 +69,10 @@ class Aligner:
         self._config, self._restorers, self._times, self._written = config, restorers, times, written
 
     def __call__(self, item: AnalyzedFrame) -> FrameWork:
-        work = FrameWork(item)
-        if self._config.strength == 0 or not self._written(item.frame):
+        cfg, written = self._config, self._written(item.frame)
+        # Context before a segment's span primes --deflicker's state as a continuous run has it.
+        work = FrameWork(item, prime=not written and cfg.deflicker > 0 and item.frame.time < (cfg.start or 0.0))
+        if cfg.strength == 0 or not (written or work.prime):
             return work  # nothing will be pasted (or written): leave the frame exactly as decoded
         with self._times.timed("align"):
             for face in item.faces:
@@ -87,10 +92,10 @@ def analyze(source: Channel, out: Channel, analyzer: FaceAnalyzer, align: Aligne
     out.put(END)
 
 
-def restore(source: Channel, out: Channel, restorers: RestorerSet, batch_size: int, max_frames: int,
-            times: StageTimes) -> None:
+def restore(source: Channel, out: Channel, restorers: RestorerSet, tracked: TrackedRestore, batch_size: int,
+            max_frames: int, times: StageTimes) -> None:
     for batch in _gather(source, batch_size, max_frames):
-        _restore_batch(batch, restorers, times)
+        _restore_batch(batch, restorers, tracked, times)
         for work in batch:
             out.put(work)
     out.put(END)
@@ -110,16 +115,18 @@ def _gather(channel: Channel, batch_size: int, max_frames: int) -> Iterator[list
         yield pending
 
 
-def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, times: StageTimes) -> None:
-    by_model: dict[str, list[FaceJob]] = {}
-    for work in batch:
+def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, tracked: TrackedRestore, times: StageTimes) -> None:
+    by_model: dict[str, list[tuple[FaceJob, FaceKey]]] = {}
+    for work in batch:  # in frame order, as the temporal fusion needs them
         for job in work.jobs:
-            by_model.setdefault(job.model, []).append(job)
-    precise = any(work.frame.deep is not None for work in batch)
-    for name, jobs in by_model.items():
-        restorer = restorers.get(name)
+            key = FaceKey(job.face.track, work.analyzed.shot, work.frame.index, work.prime)
+            by_model.setdefault(job.model, []).append((job, key))
+    precise = any(work.frame.deep is not None for work in batch)  # GPEN's faces unrounded for a deep frame
+    for name, pairs in by_model.items():
+        jobs = [job for job, _ in pairs]
         with times.timed("restore"):
-            out = restored_faces(restorer, np.stack([job.crop for job in jobs]), precise)
+            out = tracked.restore(name, restorers.get(name), np.stack([job.crop for job in jobs]),
+                                  [k for _, k in pairs], precise)
         for job, face in zip(jobs, out):
             job.restored = face
 
@@ -131,7 +138,7 @@ class Paster:
         self._config, self._mask, self._times, self._keep_before = config, mask, times, keep_before
 
     def __call__(self, work: FrameWork) -> FrameWork:
-        if not work.jobs:
+        if not work.jobs or work.prime:
             return work
         if self._keep_before:
             work.before = work.frame.image.copy()

@@ -1,0 +1,51 @@
+"""The restore stage's side of ``--deflicker``: faces go to the restorer with their track keys."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+
+import numpy as np
+
+from vidgpen.models.restorer import Restorer, TrackedRestorer
+from vidgpen.models.temporal import FaceKey, TemporalFusion
+
+
+class TrackedRestore:
+    """Restores batches of faces in frame order, one :class:`TemporalFusion` per model.
+
+    A restorer with ``restore_tracked`` (vidgpen's GPEN) gets each face's key, and the
+    fusion when ``strength`` > 0; any other restorer (a plug-in, an ONNX session) restores
+    frame by frame and never sees ``prime`` faces.
+    """
+
+    def __init__(self, strength: float) -> None:
+        self.strength = strength
+        self._fusions: dict[str, TemporalFusion] = {}
+
+    def restore(self, model: str, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey],
+                precise: bool = False) -> np.ndarray:
+        """``restorer`` (the run's ``model``) on ``crops``, each face with its key; ``precise``
+        (a frame deeper than 8 bits): unrounded float32 faces when the restorer gives them."""
+        if isinstance(restorer, TrackedRestorer):
+            return restorer.restore_tracked(crops, keys, self._fusion(model), precise)
+        kept = [i for i, key in enumerate(keys) if not key.prime]
+        exact = precise and "precise" in inspect.signature(restorer.restore).parameters  # a plug-in may not
+        out = restorer.restore(crops[kept], precise=True) if exact else restorer.restore(crops[kept])
+        if len(kept) == len(keys):
+            return out
+        full = np.zeros((len(keys), *out.shape[1:]), dtype=out.dtype)
+        full[kept] = out
+        return full
+
+    def _fusion(self, model: str) -> TemporalFusion | None:
+        if self.strength == 0:
+            return None
+        if model not in self._fusions:
+            self._fusions[model] = TemporalFusion(self.strength)
+        return self._fusions[model]
+
+    @property
+    def seconds(self) -> float:
+        """Time spent fusing (a part of the restore stage's)."""
+        return sum(fusion.seconds for fusion in self._fusions.values())
