@@ -28,10 +28,11 @@ class TrackedRestore:
         """``restorer`` (the run's ``model``) on ``crops``, each face with its key; ``precise``
         (a frame deeper than 8 bits): unrounded float32 faces when the restorer gives them."""
         if isinstance(restorer, TrackedRestorer):
-            return restorer.restore_tracked(crops, keys, self._fusion(model), precise)
+            extra = {"precise": True} if precise and _takes_precise(restorer.restore_tracked) else {}
+            return restorer.restore_tracked(crops, keys, self._fusion(model), **extra)
         kept = [i for i, key in enumerate(keys) if not key.prime]
-        exact = precise and "precise" in inspect.signature(restorer.restore).parameters  # a plug-in may not
-        out = restorer.restore(crops[kept], precise=True) if exact else restorer.restore(crops[kept])
+        extra = {"precise": True} if precise and _takes_precise(restorer.restore) else {}
+        out = restorer.restore(crops[kept], **extra)
         if len(kept) == len(keys):
             return out
         full = np.zeros((len(keys), *out.shape[1:]), dtype=out.dtype)
@@ -49,3 +50,8 @@ class TrackedRestore:
     def seconds(self) -> float:
         """Time spent fusing (a part of the restore stage's)."""
         return sum(fusion.seconds for fusion in self._fusions.values())
+
+
+def _takes_precise(method: object) -> bool:
+    """vidgpen's restorers take ``precise``; a plug-in restorer may not."""
+    return "precise" in inspect.signature(method).parameters
