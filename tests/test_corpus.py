@@ -5,17 +5,16 @@ packets; restored at strength 1 into the default MP4 it has every frame and all 
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
-import cv2
 from corpus import FORMATS, clip, face_size, make_all, pack_bframes
 from gpen_checkpoints import make_gpen_checkpoint
 from media import decoded_frames, plane_bytes
 
-from vidgpen.io.planes import plane_arrays
-
 from vidgpen.cli import main
 from vidgpen.io.pixfmt import plain
+from vidgpen.io.planes import plane_arrays
 from vidgpen.io.reader import open_video
 
 pytestmark = pytest.mark.slow

@@ -78,10 +78,10 @@ def _media_table(path: str, report: MediaReport) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
-    from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
     from rich.console import Console
 
+    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
+    from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
     from vidgpen.io.reader import open_video
     from vidgpen.io.report import media_report
     from vidgpen.io.writer import VideoWriter

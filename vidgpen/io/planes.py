@@ -18,7 +18,6 @@ from vidgpen.io.frames import Box, Frame, VideoInfo
 from vidgpen.io.pixfmt import plain
 
 
-
 class FrameComposer:
     """Turns pipeline :class:`Frame` objects into ``av.VideoFrame`` s in ``pix_fmt``,
     in the stream's stored orientation and with its colour matrix and range."""

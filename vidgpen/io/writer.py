@@ -137,7 +137,6 @@ class VideoWriter:
         return open_partial(self.path)
 
     def _add_video(self, codec: str, options: dict[str, str], pix_fmt: str) -> av.video.stream.VideoStream:
-        container_format = self._output.format.name
         if codec not in av.codecs_available:
             raise OutputError(f"{self.path}: codec {codec!r} is not available in this FFmpeg build")
         if codec not in self._output.supported_codecs:
