@@ -355,15 +355,8 @@ class GPEN(nn.Module):
     (it must live on x's device), else from torch's global RNG.
     """
 
-    def __init__(
-        self,
-        size: int,
-        style_dim: int = 512,
-        n_mlp: int = 8,
-        channel_multiplier: float = 2,
-        narrow: float = 1.0,
-        in_size: int | None = None,
-    ) -> None:
+    def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: float = 2,
+                 narrow: float = 1.0, in_size: int | None = None) -> None:
         super().__init__()
         self.config = GPENConfig(size, style_dim, n_mlp, channel_multiplier, narrow, in_size)
         self.size = size
