@@ -40,11 +40,12 @@ def _flicker(images: np.ndarray) -> float:
 
 
 @pytest.mark.slow
-def test_default_halves_the_flicker_gpen_adds_on_a_moving_grainy_clip(tmp_path):
+def test_default_halves_the_flicker_on_a_moving_grainy_clip(tmp_path):
     """The bench's measure on a short clip: output warped back by the known motion, inner face.
 
-    What is left with one fixed face pasted (the alignment's own jitter) is subtracted: no
-    fusion inside GPEN can remove it.
+    With one fixed face pasted instead (the alignment's own jitter, what no fusion inside
+    GPEN can remove) the flicker left must be under a quarter of the input's: registration
+    keeps that floor low enough for the fusion to halve the whole.
     """
     side = 150
     face = load_face(FACES / "ffhq_00003.png", side)
@@ -62,9 +63,10 @@ def test_default_halves_the_flicker_gpen_adds_on_a_moving_grainy_clip(tmp_path):
         assert ("deflicker" in report.stage_seconds) == (strength > 0)  # the fusion's time, for --report
         photo = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(out)], clip.motions[0], side)
         flickers[name] = flicker(photo, inner_face(side))
-    added = {name: flickers[name] - flickers["floor"] for name in ("per-frame", "fused")}
-    assert added["per-frame"] > 0.2  # GPEN's per-frame output does flicker here
-    assert added["fused"] <= 0.5 * added["per-frame"]
+    source = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(video)], clip.motions[0], side)
+    print({name: round(value, 3) for name, value in flickers.items()}, "input", round(flicker(source, inner_face(side)), 3))
+    assert flickers["floor"] < 0.25 * flicker(source, inner_face(side))
+    assert flickers["fused"] <= 0.5 * flickers["per-frame"]
 
 
 @pytest.fixture(scope="module")

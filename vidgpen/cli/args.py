@@ -60,6 +60,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", dest="cfg_compile", action=argparse.BooleanOptionalAction, default=_S,
                         help="torch.compile GPEN: CUDA graphs and fused kernels on GPUs, little gain on CPUs; "
                         "the first batch of each size compiles (20-60 s)")
+    parser.add_argument("--register", dest="cfg_register", action=argparse.BooleanOptionalAction, default=_S,
+                        help="refine each face's alignment by registering its crop to its track's recent crops "
+                        "(default on; --no-register aligns by the smoothed landmarks alone)")
     parser.add_argument("--color-match", dest="cfg_color_match", action=argparse.BooleanOptionalAction, default=_S,
                         help="match the restored face's colour to the original (--no-color-match to turn a "
                         "preset's off)")

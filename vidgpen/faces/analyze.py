@@ -1,9 +1,10 @@
 """The streaming face stage shared by the restore pipeline and ``vidgpen inspect``.
 
 Frames go in one at a time; each comes back, in order, once the ``lookahead`` frames after
-it have been seen, with its faces: tracked, their landmarks smoothed over time, ready to
-align. Only the lookahead window of frames and each track's recent detections are held,
-so memory does not grow with the video.
+it have been seen, with its faces: tracked, their landmarks smoothed over time and refined
+by registering their crops, ready to align. Only the lookahead window of frames, each
+track's recent detections and one reference crop per live track are held, so memory does
+not grow with the video.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from vidgpen.errors import ConfigError
 from vidgpen.faces.align import affine_scale, face_affine, umeyama
 from vidgpen.faces.detect import Detection, Detector, make_detector
+from vidgpen.faces.register import CropRegistrar
 from vidgpen.faces.shots import ShotDetector
 from vidgpen.faces.smooth import LandmarkSmoother
 from vidgpen.faces.track import Track, Tracker
@@ -56,12 +58,13 @@ class StageTimings:
     detect: float = 0.0
     track: float = 0.0  # shot detection + assignment
     smooth: float = 0.0
+    register: float = 0.0
     frames: int = 0
     detections: int = 0
 
     def items(self) -> list[tuple[str, float]]:
         """(stage, seconds) pairs, as the pipeline's per-stage report takes them."""
-        return [("detect", self.detect), ("track", self.track), ("smooth", self.smooth)]
+        return [("detect", self.detect), ("track", self.track), ("smooth", self.smooth), ("register", self.register)]
 
 
 @dataclass
@@ -73,7 +76,7 @@ class _Pending:
 
 
 class FaceAnalyzer:
-    """Detect → track → smooth, streaming with a bounded lookahead.
+    """Detect → track → smooth → register, streaming with a bounded lookahead.
 
     ``max_missed`` counts detection runs a track may miss before it ends;
     ``select`` keeps "all" faces, the "largest" per frame, or the given track ids;
@@ -81,7 +84,9 @@ class FaceAnalyzer:
     ``min_hits``: a track is reported only once detected that many times (within the
     lookahead, so from its first frame on) — a one-frame false detection never is; except
     at the end of the video, for a track still alive whose frames were all in the lookahead
-    when the video ended (it had no chance to be confirmed: a 1-frame clip, say).
+    when the video ended (it had no chance to be confirmed: a 1-frame clip, say);
+    ``register``: refine the smoothed landmarks by registering each crop to its track's
+    recent ones (:mod:`vidgpen.faces.register`).
     """
 
     def __init__(
@@ -96,6 +101,7 @@ class FaceAnalyzer:
         select: str | Sequence[int] = "all",
         min_hits: int = 2,
         shot_threshold: float = 0.45,
+        register: bool = True,
     ):
         if detect_every < 1 or lookahead < 0 or max_missed < 0:
             raise ConfigError(f"face analysis: detect_every must be ≥ 1, lookahead and max_missed ≥ 0 (got {detect_every}, {lookahead}, {max_missed})")
@@ -115,6 +121,7 @@ class FaceAnalyzer:
         self.min_hits = min_hits if self.lookahead else 1  # nothing to confirm with when not looking ahead
         self.tracker = Tracker(max_missed=max_missed)
         self.shots = ShotDetector(shot_threshold)
+        self.registrar = CropRegistrar() if register else None
         self.timings = StageTimings()
         self._pending: deque[_Pending] = deque()
         self._tracks: dict[int, Track] = {}  # live, and ended ones still needed by pending frames
@@ -131,7 +138,8 @@ class FaceAnalyzer:
             self.tracker.end_all(seq)
             self._next_detect = seq
         t1 = time.perf_counter()
-        if seq >= self._next_detect:
+        detecting = seq >= self._next_detect
+        if detecting:
             self._next_detect = seq + self.detect_every
             detections = [d for d in self.detector.detect(frame.image) if d.size >= self.min_face]
             t2 = time.perf_counter()
@@ -145,10 +153,22 @@ class FaceAnalyzer:
         self.timings.detect += t2 - t1
         self.timings.track += (t1 - t0) + (t3 - t2)
         self.timings.frames += 1
+        if detecting:
+            self._register(frame.image, seq)
         out = []
         while len(self._pending) > self.lookahead:
             out.append(self._emit())
         return out
+
+    def _register(self, image: np.ndarray, seq: int) -> None:
+        """Refine this run's detections by registering their crops (before smoothing, which then
+        also steadies what registration follows of a codec's own motion errors)."""
+        if self.registrar is None:
+            return
+        started = time.perf_counter()
+        detected = {t.id: t.history[-1][1] for t in self.tracker.live.values() if t.last_seen == seq}
+        self.registrar.refine(image, self.shots.shot, seq, detected)
+        self.timings.register += time.perf_counter() - started
 
     def flush(self) -> list[AnalyzedFrame]:
         if self._pending:
@@ -177,7 +197,7 @@ class FaceAnalyzer:
         if near.min() > max(self.smoother.past_frames, self.lookahead):
             return None
         nearest = track.history[int(near.argmin())][1]
-        points = np.stack([d.landmarks for _, d in track.history])
+        points = np.stack([d.points for _, d in track.history])
         landmarks = self.smoother.smooth(times, points, seq).astype(np.float32)
         detected = bool(near.min() == 0)
         if detected:
@@ -229,6 +249,7 @@ def make_analyzer(config: RestoreConfig) -> FaceAnalyzer:
         template=config.template,
         min_face=config.min_face,
         select=config.face_selection(),
+        register=config.register,
     )
 
 

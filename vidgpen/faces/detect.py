@@ -40,6 +40,12 @@ class Detection:
     box: np.ndarray  # (4,) float: x0, y0, x1, y1
     score: float
     landmarks: np.ndarray  # (5, 2) float32, order as in the module docstring
+    registered: np.ndarray | None = None  # (5, 2) the landmarks refined by registration (faces.register)
+
+    @property
+    def points(self) -> np.ndarray:
+        """The landmarks smoothing takes: registered where registration ran, else the detector's."""
+        return self.landmarks if self.registered is None else self.registered
 
     @property
     def size(self) -> float:
