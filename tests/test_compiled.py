@@ -37,8 +37,10 @@ def test_compiled_restorer_matches_eager_and_pads_chunks():
     assert isinstance(compiled.forward, CompiledForward)
     got = compiled.restore(faces)  # 3 faces run as a padded batch of 4
     assert compiled.forward.failure is None
-    assert got.shape == eager.shape and np.abs(got.astype(int) - eager).max() <= 1
-    assert np.abs(compiled.restore(faces[:1]).astype(int) - eager[:1]).max() <= 1  # batch 1: its own graph
+    # Fused kernels sum in another order: a level here and there, two where a random GPEN amplifies it.
+    for out, want in ((got, eager), (compiled.restore(faces[:1]), eager[:1])):  # batch 1: its own graph
+        diff = np.abs(out.astype(int) - want)
+        assert out.shape == want.shape and diff.max() <= 2 and diff.mean() < 0.05
 
 
 def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):

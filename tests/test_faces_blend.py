@@ -106,13 +106,18 @@ def test_overlapping_faces_composite_without_seams(frame_and_faces):
 
 
 def _full_frame_reference(image: np.ndarray, crops, affines) -> np.ndarray:
-    """The blend written the plain way: every face warped over the whole frame."""
+    """The blend written the plain way: every face shrunk to its size on screen, then warped over the whole frame."""
+    from vidgpen.faces.align import affine_scale, resized_affine
+
     size = image.shape[1::-1]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     weighted, weight, uncovered = np.zeros(image.shape, np.float64), np.zeros(image.shape[:2]), np.ones(image.shape[:2])
     for crop, a in zip(crops, affines):
+        mask, side = feather_mask(S), int(np.ceil(S / max(affine_scale(a), 1.0)))
+        crop, mask = (cv2.resize(x, (side, side), interpolation=cv2.INTER_AREA) for x in (crop, mask))
+        a = resized_affine(a, side / S)
         face = cv2.warpAffine(crop.astype(np.float32), a, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        alpha = np.clip(cv2.warpAffine(feather_mask(S), a, size, flags=flags, borderMode=cv2.BORDER_CONSTANT), 0, 1)
+        alpha = np.clip(cv2.warpAffine(mask, a, size, flags=flags, borderMode=cv2.BORDER_CONSTANT), 0, 1)
         weighted += face * alpha[..., None]
         weight += alpha
         uncovered *= 1 - alpha
@@ -257,3 +262,51 @@ def test_grain_puts_the_originals_fine_detail_back():
     half, full = (fine_detail(restore_grain(clean, grainy, affine, a)) for a in (0.5, 1.0))
     assert fine_detail(clean) < half < full <= fine_detail(grainy) * 1.05
     assert full > 0.8 * fine_detail(grainy)
+
+
+def _still_face_flicker(crop: np.ndarray, side: int) -> float:
+    """One fixed restored crop pasted on a ``side``-pixel photo moving along a known path; the
+    flicker of the result in the photo's coordinates (what a steady face would show)."""
+    from face_clips import similarity, smooth_path
+    from flicker_measure import flicker, inner_face, to_photo
+
+    from vidgpen.faces.align import TEMPLATES, compose_affine, invert_affine
+
+    photo_to_crop = face_affine(TEMPLATES["ffhq"] * side, crop.shape[0])  # an FFHQ photo is FFHQ-aligned
+    path = smooth_path(side * 1.2, side, dx=20, dy=8, angle=4, zoom=0.05, period=40)
+    frames, motions = [], []
+    for t in range(16):
+        motion = similarity((side, side), *path(t))  # photo → frame
+        canvas = np.full((2 * side, int(2.4 * side), 3), 128, np.uint8)
+        paste_back(canvas, [crop], [compose_affine(photo_to_crop, invert_affine(motion))])
+        frames.append(canvas)
+        motions.append(motion)
+    return flicker(to_photo(frames, np.stack(motions), side), inner_face(side))
+
+
+def test_a_crop_far_larger_than_its_face_on_screen_does_not_alias():
+    """GPEN-2048 on a 160-pixel face: pasted straight, its fine detail aliased into 2.16 levels of
+    flicker against 1.21 for a 512 crop; shrunk to screen size first, 0.71 against 0.67."""
+    photo = cv2.imread(str(FACES / "ffhq_00003.png"))[:, :, ::-1]
+    sharp = cv2.warpAffine(photo, face_affine(template_points("ffhq", 1024), 1024), (1024, 1024))
+    crops = {side: cv2.resize(sharp, (side, side), interpolation=cv2.INTER_AREA if side < 1024 else cv2.INTER_CUBIC)
+             for side in (512, 2048)}
+    flickers = {side: _still_face_flicker(crop, 160) for side, crop in crops.items()}
+    assert flickers[2048] < 1.2 * flickers[512]
+    assert flickers[2048] < 1.0
+
+
+def test_a_resized_crop_keeps_its_place_in_the_frame():
+    from vidgpen.faces.align import resized_affine
+
+    photo = cv2.imread(str(FACES / "ffhq_00003.png"))[:, :, ::-1]
+    affine = face_affine(template_points("ffhq", 1024) * 0.3 + 40, 512)  # a 300-pixel face in a 400-pixel frame
+    crop = warp_face(cv2.resize(photo, (400, 400), interpolation=cv2.INTER_AREA), affine, 512)
+    big = cv2.resize(crop, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    frame_size = (400, 400)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    reference = cv2.warpAffine(crop, affine, frame_size, flags=flags).astype(np.float64)
+    placed = cv2.warpAffine(big, resized_affine(affine, 2.0), frame_size, flags=flags).astype(np.float64)
+    naive = cv2.warpAffine(big, affine * 2.0, frame_size, flags=flags).astype(np.float64)
+    inside = cv2.warpAffine(np.ones((512, 512), np.float32), affine, frame_size, flags=flags) > 0.99
+    assert np.abs(placed - reference)[inside].mean() < 0.5 * np.abs(naive - reference)[inside].mean()

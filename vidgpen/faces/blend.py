@@ -18,9 +18,12 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import ConfigError, VidgpenError
-from vidgpen.faces.align import affine_scale, template_points
+from vidgpen.faces.align import affine_scale, resized_affine, template_points
 from vidgpen.faces.names import MASKS
 from vidgpen.io.frames import Box
+
+
+_MAX_WARP_SCALE = 1.0  # crop px per frame px beyond which a crop is shrunk before the warp
 
 
 @lru_cache(maxsize=8)
@@ -177,7 +180,7 @@ def paste_back(
         region = _paste_region(affine, crop.shape[0], (h, w))
         if region is not None:
             mask = feather_mask(crop.shape[0], template) if masks is None else masks[i].astype(np.float32)
-            faces.append(_Face(crop, affine, mask, region))
+            faces.append(_at_screen_size(_Face(crop, affine, mask, region)))
     changed: list[Box] = []
     for group in _overlapping(faces):
         changed += _composite(image, group, float(min(strength, 1.0)))
@@ -190,6 +193,24 @@ class _Face:
     affine: np.ndarray
     mask: np.ndarray
     region: Box  # frame box outside which the face's mask is 0
+
+
+def _at_screen_size(face: _Face) -> _Face:
+    """A crop larger than its face on screen, shrunk by area averaging to about that size first.
+
+    The warp into the frame interpolates from the 2×2 crop pixels nearest each frame pixel; a
+    GPEN-2048 crop pasted on a 200-pixel face would skip 9 of every 10 of its pixels, and the
+    ones it hits change as the face moves: its finest detail would alias into flicker.
+    """
+    scale = affine_scale(face.affine)  # crop px per frame px
+    if scale <= _MAX_WARP_SCALE:
+        return face
+    side = face.crop.shape[0]
+    small = max(2, int(np.ceil(side * _MAX_WARP_SCALE / scale)))
+    shrink = small / side
+    crop = cv2.resize(face.crop, (small, small), interpolation=cv2.INTER_AREA)
+    mask = cv2.resize(face.mask, (small, small), interpolation=cv2.INTER_AREA)
+    return _Face(crop, resized_affine(face.affine, shrink), mask, face.region)
 
 
 def _overlapping(faces: list[_Face]) -> list[list[_Face]]:

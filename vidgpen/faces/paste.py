@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import VidgpenError
+from vidgpen.faces.align import resized_affine
 from vidgpen.faces.blend import FacePaste, parsing_masks
 from vidgpen.io.frames import Box, Frame
 
@@ -34,7 +35,7 @@ def paste_of(restored: np.ndarray, crop: np.ndarray, affine: np.ndarray) -> Face
     if out_size == in_size:
         return FacePaste(restored, crop, affine)
     original = cv2.resize(crop, (out_size, out_size), interpolation=cv2.INTER_CUBIC)
-    return FacePaste(restored, original, affine * (out_size / in_size))
+    return FacePaste(restored, original, resized_affine(affine, out_size / in_size))
 
 
 def refresh_image(frame: Frame, boxes: list[Box]) -> None:
