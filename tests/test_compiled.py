@@ -37,10 +37,11 @@ def test_compiled_restorer_matches_eager_and_pads_chunks():
     assert isinstance(compiled.forward, CompiledForward)
     got = compiled.restore(faces)  # 3 faces run as a padded batch of 4
     assert compiled.forward.failure is None
-    # Fused kernels sum in another order: a level here and there, two where a random GPEN amplifies it.
+    # Fused kernels sum in another order, and a random GPEN amplifies it: on AVX2 (Zen 5) a third of
+    # the values differ by a level, a few by two; where it was measured before, none by more than one.
     for out, want in ((got, eager), (compiled.restore(faces[:1]), eager[:1])):  # batch 1: its own graph
         diff = np.abs(out.astype(int) - want)
-        assert out.shape == want.shape and diff.max() <= 2 and diff.mean() < 0.05
+        assert out.shape == want.shape and diff.max() <= 2 and diff.mean() < 0.5
 
 
 def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
