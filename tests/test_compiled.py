@@ -32,16 +32,16 @@ def test_padded_batch_sizes_are_few_and_bounded():
 def test_compiled_restorer_matches_eager_and_pads_chunks():
     model = make_gpen(size=64, seed=3)
     faces = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    eager = FaceRestorer(model, device="cpu", batch_size=4).restore(faces)
-    compiled = FaceRestorer(model, device="cpu", batch_size=4, compile=True)
+    eager = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4).restore(faces)
+    compiled = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4, compile=True)
     assert isinstance(compiled.forward, CompiledForward)
     got = compiled.restore(faces)  # 3 faces run as a padded batch of 4
     assert compiled.forward.failure is None
     # Fused kernels sum in another order, and a random GPEN amplifies it: on AVX2 (Zen 5) a third of
-    # the values differ by a level and a few by up to three; on the CPU measured before, none by more than one.
+    # the values differ by a level, a few by two; where it was measured before, none by more than one.
     for out, want in ((got, eager), (compiled.restore(faces[:1]), eager[:1])):  # batch 1: its own graph
         diff = np.abs(out.astype(int) - want)
-        assert out.shape == want.shape and diff.max() <= 4 and diff.mean() < 0.5
+        assert out.shape == want.shape and diff.max() <= 2 and diff.mean() < 0.5
 
 
 def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
@@ -51,11 +51,11 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
     monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
     model = make_gpen(size=64, seed=3)
     faces = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
-    restorer = FaceRestorer(model, device="cpu", compile=True)
+    restorer = FaceRestorer(model, device="cpu", dtype="float32", compile=True)
     with caplog.at_level(logging.WARNING, logger="vidgpen.models.compiled"):
         got = restorer.restore(faces)
     assert restorer.forward.failure and "uncompiled" in caplog.text
-    assert np.array_equal(got, FaceRestorer(model, device="cpu").restore(faces))
+    assert np.array_equal(got, FaceRestorer(model, device="cpu", dtype="float32").restore(faces))
 
 
 def test_compile_is_refused_for_onnx_exports(tmp_path):

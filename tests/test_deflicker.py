@@ -53,11 +53,11 @@ def test_default_halves_the_flicker_on_a_moving_grainy_clip(tmp_path):
                      codec=None, noise=5.0, jpeg=50)
     video = write_video(tmp_path / "clip.mp4", clip.frames, options={"crf": "20"})
     weights = make_gpen_checkpoint(tmp_path / "gpen.pth", size=64, narrow=0.25)
-    still = StillRestorer(FaceRestorer.load(weights, device="cpu"))
+    still = StillRestorer(FaceRestorer.load(weights, device="cpu", dtype="float32"))
     flickers = {}
     for name, strength, restorer in (("floor", 0.0, still), ("per-frame", 0.0, None), ("fused", DEFAULT, None)):
         out = tmp_path / f"{name}.mkv"
-        config = RestoreConfig(weights=str(weights), deflicker=strength, codec="ffv1", pix_fmt="yuv444p10le")
+        config = RestoreConfig(weights=str(weights), deflicker=strength, dtype="float32", codec="ffv1", pix_fmt="yuv444p10le")
         report = Pipeline(config, restorer=restorer).run(video, out)
         assert report.tracks == 1 and report.settings["deflicker"] == strength
         assert ("deflicker" in report.stage_seconds) == (strength > 0)  # the fusion's time, for --report
@@ -71,13 +71,13 @@ def test_default_halves_the_flicker_on_a_moving_grainy_clip(tmp_path):
 
 @pytest.fixture(scope="module")
 def restorer() -> FaceRestorer:
-    return FaceRestorer(make_gpen(size=64), device="cpu", batch_size=8)
+    return FaceRestorer(make_gpen(size=64), device="cpu", dtype="float32", batch_size=8)
 
 
 def test_first_frame_of_a_new_shot_is_the_per_frame_result(restorer):
     crops = np.concatenate([_grainy_crops("ffhq_00003.png", 6), _grainy_crops("ffhq_00007.png", 4, seed=1)])
     keys = _keys(1, 0, range(6)) + _keys(1, 1, range(6, 10))  # same track id: the shot alone resets
-    one_by_one = FaceRestorer(restorer.model, device="cpu", batch_size=1)
+    one_by_one = FaceRestorer(restorer.model, device="cpu", dtype="float32", batch_size=1)
     fused = one_by_one.restore_tracked(crops, keys, TemporalFusion(DEFAULT))
     per_frame = one_by_one.restore_tracked(crops, keys, None)
     assert np.array_equal(fused[0], per_frame[0]) and np.array_equal(fused[6], per_frame[6])
@@ -102,7 +102,7 @@ def test_batch_size_does_not_change_the_output(restorer):
     crops = np.concatenate([_grainy_crops("ffhq_00003.png", 10), _grainy_crops("ffhq_00007.png", 10, seed=2)])
     order = np.arange(20).reshape(2, 10).T.ravel()  # two faces per frame, interleaved as frames hold them
     keys = [FaceKey(int(i // 10), 0, int(i % 10)) for i in order]
-    outs = [FaceRestorer(restorer.model, device="cpu", batch_size=b).restore_tracked(crops[order], keys,
+    outs = [FaceRestorer(restorer.model, device="cpu", dtype="float32", batch_size=b).restore_tracked(crops[order], keys,
                                                                                    TemporalFusion(DEFAULT))
             for b in (1, 8)]
     assert np.abs(outs[0].astype(int) - outs[1].astype(int)).max() <= 1  # float rounding of batched convs only
@@ -113,11 +113,11 @@ def test_super_resolution_face_gets_the_same_noise_in_every_frame():
     model = make_gpen(size=64, in_size=32, seed=3)
     crops = np.repeat(_grainy_crops("ffhq_00005.png", 1, side=32), 6, axis=0)
     keys = _keys(4, 0, range(6))
-    sr = FaceRestorer(model, device="cpu", batch_size=1)
+    sr = FaceRestorer(model, device="cpu", dtype="float32", batch_size=1)
     for fusion in (None, TemporalFusion(DEFAULT)):
         out = sr.restore_tracked(crops, keys, fusion)
         assert all(np.array_equal(out[0], face) for face in out[1:])
-    batched = FaceRestorer(model, device="cpu", batch_size=4).restore_tracked(crops, keys, TemporalFusion(DEFAULT))
+    batched = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4).restore_tracked(crops, keys, TemporalFusion(DEFAULT))
     assert np.abs(batched.astype(int) - out[0]).max() <= 1  # chunks of 4 and 2: float rounding only
     fresh = sr.restore(crops)
     assert np.abs(fresh[0].astype(int) - fresh[1]).max() > 50  # without track keys the noise is drawn anew

@@ -84,8 +84,8 @@ def test_same_input_check_and_attributes():
 def test_restorer_runs_the_fast_path_by_default():
     model = make_gpen(size=64, seed=3)
     faces = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
-    fast = FaceRestorer(model, device="cpu")
-    reference = FaceRestorer(model, device="cpu", fast=False)
+    fast = FaceRestorer(model, device="cpu", dtype="float32")
+    reference = FaceRestorer(model, device="cpu", dtype="float32", fast=False)
     assert isinstance(fast.forward, FastGPEN) and fast.forward.model is model
     assert reference.forward is model
     diff = np.abs(fast.restore(faces).astype(int) - reference.restore(faces))

@@ -88,7 +88,7 @@ def test_onnx_restorer_matches_face_restorer(exported):
     assert onnx_restorer.providers == ["CPUExecutionProvider"]
     assert onnx_restorer.batch_size == 1  # on CPU alone, one face per run (see OnnxRestorer)
     got = onnx_restorer.restore(faces)
-    expected = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
+    expected = FaceRestorer.load(exported["weights"], device="cpu", dtype="float32").restore(faces)
     assert got.shape == (5, 64, 64, 3) and got.dtype == np.uint8
     assert len(np.unique(got)) > 200  # not saturated
     assert np.abs(got.astype(int) - expected).max() <= 1
@@ -167,6 +167,8 @@ def test_restore_with_onnx_weights_matches_torch(exported, tmp_path):
                 str(exported[name]),
                 "--device",
                 "cpu",
+                "--dtype",
+                "float32",  # what the ONNX export computes in (auto is bf16 on CPUs with AVX512-BF16)
                 "--codec",
                 "ffv1",
                 "--deflicker",
@@ -241,7 +243,7 @@ def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monk
         reference = load_gpen(exported["weights"])(torch.from_numpy(faces).permute(0, 3, 1, 2) / 127.5 - 1)
     expected = ((reference + 1) / 2).flip(1).numpy()
     assert np.abs(got - expected).max() < 1e-3 and np.abs(expected - 0.5).max() > 0.25
-    torch_faces = FaceRestorer.load(exported["weights"], device="cpu").restore(faces)
+    torch_faces = FaceRestorer.load(exported["weights"], device="cpu", dtype="float32").restore(faces)
     assert np.abs(restorer.restore(faces).astype(int) - torch_faces).max() <= 1
 
     # the run aligns faces as the model was trained: its entry's template; a bare file, the config's

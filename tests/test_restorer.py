@@ -31,7 +31,7 @@ def model():
 
 
 def test_shapes_dtype_range_and_rounding(model):
-    restorer = FaceRestorer(model, device="cpu", batch_size=3)
+    restorer = FaceRestorer(model, device="cpu", dtype="float32", batch_size=3)
     assert isinstance(restorer, Restorer)
     assert (restorer.size, restorer.out_size, restorer.dtype) == (64, 64, torch.float32)
     faces = _faces(5)
@@ -49,7 +49,7 @@ def test_shapes_dtype_range_and_rounding(model):
 
 def test_precise_output_is_the_unrounded_faces(model):
     """For frames deeper than 8 bits: float32 in [0, 255] that rounds to the uint8 output."""
-    restorer, faces = FaceRestorer(model, device="cpu", batch_size=3), _faces(4)
+    restorer, faces = FaceRestorer(model, device="cpu", dtype="float32", batch_size=3), _faces(4)
     precise = restorer.restore(faces, precise=True)
     assert precise.dtype == np.float32 and precise.min() >= 0 and precise.max() <= 255
     assert np.array_equal(np.rint(precise).astype(np.uint8), restorer.restore(faces))
@@ -58,14 +58,14 @@ def test_precise_output_is_the_unrounded_faces(model):
 
 def test_batch_of_one_equals_batch_of_several(model):
     faces = _faces(5)
-    together = FaceRestorer(model, device="cpu", batch_size=4).restore(faces)
-    alone = np.concatenate([FaceRestorer(model, device="cpu", batch_size=1).restore(f[None]) for f in faces])
+    together = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4).restore(faces)
+    alone = np.concatenate([FaceRestorer(model, device="cpu", dtype="float32", batch_size=1).restore(f[None]) for f in faces])
     assert np.abs(together.astype(int) - alone).max() <= 1  # ±1 only where float sums straddle .5
     assert (together == alone).mean() > 0.999
 
 
 def test_tensor_input_and_bad_input(model):
-    restorer = FaceRestorer(model, device="cpu")
+    restorer = FaceRestorer(model, device="cpu", dtype="float32")
     faces = _faces(2)
     assert np.array_equal(restorer.restore(torch.from_numpy(faces)), restorer.restore(faces))
     assert restorer.restore(np.zeros((0, 64, 64, 3), np.uint8)).shape == (0, 64, 64, 3)
@@ -77,7 +77,7 @@ def test_tensor_input_and_bad_input(model):
 
 
 def test_super_resolution_model_restores_to_its_output_size():
-    restorer = FaceRestorer(make_gpen(size=64, in_size=32), device="cpu")
+    restorer = FaceRestorer(make_gpen(size=64, in_size=32), device="cpu", dtype="float32")
     assert (restorer.size, restorer.out_size) == (32, 64)
     assert restorer.restore(_faces(2, 32)).shape == (2, 64, 64, 3)
 
@@ -85,8 +85,8 @@ def test_super_resolution_model_restores_to_its_output_size():
 def test_load_and_bfloat16(tmp_path, model):
     path = make_gpen_checkpoint(tmp_path / "tiny.pth", seed=1)
     faces = _faces(2)
-    fp32 = FaceRestorer.load(path, device="cpu", batch_size=2).restore(faces)
-    assert np.array_equal(fp32, FaceRestorer(model, device="cpu").restore(faces))
+    fp32 = FaceRestorer.load(path, device="cpu", dtype="float32", batch_size=2).restore(faces)
+    assert np.array_equal(fp32, FaceRestorer(model, device="cpu", dtype="float32").restore(faces))
     bf16 = FaceRestorer.load(path, device="cpu", dtype="bf16")
     assert bf16.model.final_linear[0].weight.dtype == torch.bfloat16
     assert np.abs(bf16.restore(faces).astype(int) - fp32).mean() < 8
@@ -110,12 +110,12 @@ def test_device_and_dtype_choice():
 
 def test_load_shares_weights_until_the_file_changes(tmp_path):
     path = make_gpen_checkpoint(tmp_path / "shared.pth", size=32)
-    first = FaceRestorer.load(path, device="cpu")
-    assert FaceRestorer.load(path, device="cpu", batch_size=2).model is first.model
+    first = FaceRestorer.load(path, device="cpu", dtype="float32")
+    assert FaceRestorer.load(path, device="cpu", dtype="float32", batch_size=2).model is first.model
     assert FaceRestorer.load(path, device="cpu", dtype="bf16").model is not first.model
     make_gpen_checkpoint(path, size=32, seed=5)
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))  # a rewrite within the clock tick
-    assert FaceRestorer.load(path, device="cpu").model is not first.model
+    assert FaceRestorer.load(path, device="cpu", dtype="float32").model is not first.model
 
 
 def test_dtype_auto_picks_bf16_only_where_the_cpu_computes_it():
