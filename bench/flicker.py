@@ -47,6 +47,7 @@ from media import decoded_frames, write_video  # noqa: E402
 from vidgpen import Pipeline, RestoreConfig  # noqa: E402
 from vidgpen.models.gpen import GPEN  # noqa: E402
 from vidgpen.models.gpen_fast import FastGPEN  # noqa: E402
+from vidgpen.models.memory import keep_freed_memory  # noqa: E402
 from vidgpen.models.temporal import FaceKey, TemporalFusion  # noqa: E402
 from vidgpen.models.torch_restorer import FaceRestorer  # noqa: E402
 
@@ -144,8 +145,10 @@ def fusion_cost(size: int, frames: int = 6) -> dict:
     """Fusion time per face and state memory per track for the released GPEN config of ``size``.
 
     The encoder outputs' shapes come from the model built on the meta device; the tensors
-    fused are random (time and memory do not depend on the values).
+    fused are random (time and memory do not depend on the values). The heap is set as a run
+    sets it (fresh pages for every large temporary would double the time).
     """
+    keep_freed_memory()
     config = json.loads((REPO.parent / "shared" / "fixtures" / "gpen" / f"gpen-bfr-{size}.keys.json").read_text())["config"]
     with torch.device("meta"):
         code, features = FastGPEN(GPEN(**config)).encode(torch.empty(1, 3, size, size))

@@ -98,6 +98,19 @@ def test_state_is_one_per_live_track_and_memory_stays_flat(restorer):
     assert max(b for _, b in sizes) == max(b for _, b in sizes[:30])
 
 
+def test_a_tracks_state_is_about_half_its_float32_encoder_outputs(restorer):
+    import torch
+
+    crops = _grainy_crops("ffhq_00001.png", 3)
+    with torch.inference_mode():
+        code, features = restorer.forward.encode(torch.from_numpy(crops[:1]).permute(0, 3, 1, 2) / 127.5 - 1)
+    outputs = sum(t.nbytes for t in (code, *features))
+    fusion = TemporalFusion(DEFAULT)
+    fused = restorer.restore_tracked(crops, _keys(1, 0, range(3)), fusion)
+    assert len(fusion) == 1 and fusion.state_bytes < 0.6 * outputs  # float16 estimates, float32 per-position variances
+    assert _flicker(fused) < _flicker(restorer.restore(crops))  # and it still steadies the faces
+
+
 def test_batch_size_does_not_change_the_output(restorer):
     crops = np.concatenate([_grainy_crops("ffhq_00003.png", 10), _grainy_crops("ffhq_00007.png", 10, seed=2)])
     order = np.arange(20).reshape(2, 10).T.ravel()  # two faces per frame, interleaved as frames hold them

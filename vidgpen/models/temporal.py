@@ -47,6 +47,7 @@ GATE_HIGH = 32.0  # ... and from which it is followed at once (gain 1)
 NOISE_RATE = 0.3  # how fast each position's noise level follows its innovations
 NOISE_SPREAD = 4.0  # no position's noise level exceeds this × the median's
 _MEDIAN_SAMPLES = 4096  # positions the frame's median innovation is taken over (a strided grid)
+_FLOAT16_SAFE = 2.0**14  # a quarter of float16's largest value: room for the estimate to move
 _NOISE_SEED = 0x5EED_0000  # super-resolution noise is seeded with this + the track id
 
 
@@ -65,25 +66,40 @@ def track_noise(keys: Sequence[FaceKey], device: torch.device) -> list[torch.Gen
     return [torch.Generator(device=device).manual_seed(_NOISE_SEED + key.track) for key in keys]
 
 
+def _stored(first: Tensor) -> Tensor:
+    """The estimate as it is kept between frames: float16 halves the state (what a track holds is
+    nearly all estimate) and its 11-bit precision is far under what grain moves it by; tensors
+    with values beyond float16's safe range stay as they are."""
+    if first.dtype == torch.float32 and float(first.abs().max()) < _FLOAT16_SAFE:
+        return first.to(torch.float16)
+    return first.clone()
+
+
 class _Filter:
     """The Kalman state of one tensor of one track: estimate, per-position variance (in units of the noise), noise level."""
 
     def __init__(self, first: Tensor) -> None:
-        self.mean = first.clone()
+        self.mean = _stored(first)
         self.var = torch.ones_like(_energy(first))  # the estimate is the first measurement: variance = noise
         self.noise: Tensor | None = None
 
     def update(self, x: Tensor, q: float) -> None:
         """Fuse the measurement ``x`` into the estimate and overwrite ``x`` with it."""
         prior = self.var + q
-        innovation = x.sub_(self.mean)  # in place: x is rebuilt as the estimate below (5 passes over it in all)
+        # Where the stored (float16) estimate cannot tell the measurement from itself, the measurement is
+        # the estimate: identical frames give identical faces, as with a float32 state.
+        # Arithmetic runs in x's dtype: mixed float16/float32 operands take a scalar path 5× slower.
+        mean = self.mean if self.mean.dtype == x.dtype else self.mean.to(x.dtype)
+        settled = None if mean is self.mean else torch.empty_like(self.mean).copy_(x) == self.mean
+        innovation = x.sub_(mean)  # in place: x is rebuilt as the estimate below
         scaled = _energy(innovation) / (prior + 1.0)  # what noise alone makes 1 × the noise level
         if self.noise is None:
             self.noise = _median(scaled).expand_as(scaled).clone()
         surprise = scaled / (self.noise + 1e-12)
         kalman = prior / (prior + 1.0)
         gain = kalman + (1.0 - kalman) * ((surprise - GATE_LOW) / (GATE_HIGH - GATE_LOW)).clamp_(0.0, 1.0)
-        self.mean.copy_(innovation.mul_(gain.to(x.dtype)).add_(self.mean))
+        weight = gain.to(x.dtype) if settled is None else torch.where(settled, 1.0, gain.to(x.dtype))
+        self.mean.copy_(innovation.mul_(weight).add_(mean))
         self.var = (1.0 - gain).square_().mul_(prior).add_(gain.square())
         self.noise.lerp_(torch.minimum(scaled, GATE_LOW * self.noise), NOISE_RATE)
         self.noise = torch.minimum(self.noise, NOISE_SPREAD * _median(self.noise))
