@@ -63,3 +63,19 @@ def test_compile_is_refused_for_onnx_exports(tmp_path):
         load_restorer(tmp_path / "gpen.onnx", compile=True)  # refused before the file is looked for
     path = make_gpen_checkpoint(tmp_path / "g.pth", size=64)
     assert isinstance(load_restorer(path, device="cpu", compile=True).forward, CompiledForward)
+
+
+def test_deflicker_runs_compiled_encode_and_decode():
+    from vidgpen.models.temporal import FaceKey, TemporalFusion
+
+    model = make_gpen(size=64, seed=3)
+    rng = np.random.default_rng(2)
+    faces = np.clip(rng.integers(0, 256, (1, 64, 64, 3)) + rng.normal(0, 6, (5, 64, 64, 3)), 0, 255).astype(np.uint8)
+    keys = [FaceKey(1, 0, frame) for frame in range(5)]
+    eager = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4).restore_tracked(faces, keys, TemporalFusion(0.75))
+    compiled = FaceRestorer(model, device="cpu", dtype="float32", batch_size=4, compile=True)
+    got = compiled.restore_tracked(faces, keys, TemporalFusion(0.75))  # chunks of 4 and 1 (padded to 1)
+    assert isinstance(compiled._encode, CompiledForward) and isinstance(compiled._decode, CompiledForward)
+    assert compiled._encode.failure is None and compiled._decode.failure is None
+    diff = np.abs(got.astype(int) - eager)
+    assert got.shape == eager.shape and diff.max() <= 2 and diff.mean() < 0.05

@@ -22,7 +22,6 @@ from vidgpen.faces.align import affine_scale, resized_affine, template_points
 from vidgpen.faces.names import MASKS
 from vidgpen.io.frames import Box
 
-
 _MAX_WARP_SCALE = 1.0  # crop px per frame px beyond which a crop is shrunk before the warp
 
 

@@ -39,7 +39,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidgpen.faces.align import apply_affine, compose_affine, face_affine, invert_affine, template_points, umeyama, warp_face
+from vidgpen.faces.align import (
+    apply_affine,
+    compose_affine,
+    face_affine,
+    invert_affine,
+    template_points,
+    umeyama,
+    warp_face,
+)
 from vidgpen.faces.detect import Detection
 
 SIDE = 128  # crop side the registration runs at

@@ -7,7 +7,6 @@ module; ``torch.compile`` is opt-in (:mod:`vidgpen.models.compiled`).
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,8 +20,6 @@ from vidgpen.models.gpen_fast import FastGPEN
 from vidgpen.models.loader import load_gpen, resolve_source
 from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
 from vidgpen.models.temporal import FaceKey, TemporalFusion, track_noise
-
-log = logging.getLogger(__name__)
 
 CPU_PER_FACE_FROM = 512
 
@@ -60,11 +57,13 @@ class FaceRestorer:
         # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
         # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
         self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
-        self._warn_uncompiled = compile
+        self._encode, self._decode = self.fast_gpen.encode, self.fast_gpen.decode
         if compile:
             from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
 
             self.forward = CompiledForward(self.forward, self.device, self.batch_size)
+            self._encode = CompiledForward(self._encode, self.device, self.batch_size, keep_outputs=True)
+            self._decode = CompiledForward(self._decode, self.device, self.batch_size)
 
     @classmethod
     def load(
@@ -113,9 +112,6 @@ class FaceRestorer:
         """
         if len(keys) != len(faces):
             raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
-        if self._warn_uncompiled and fusion is not None:
-            self._warn_uncompiled = False
-            log.warning("--compile covers the per-frame forward only: with --deflicker GPEN runs uncompiled")
         chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
         with torch.inference_mode():
             return restore_in_chunks(faces, self.size, self.out_size, self.batch_size,
@@ -130,7 +126,7 @@ class FaceRestorer:
 
     def _run_tracked(self, chunk: torch.Tensor, keys: Sequence[FaceKey], fusion: TemporalFusion | None,
                      precise: bool = False) -> torch.Tensor:
-        code, features = self.fast_gpen.encode(self._input(chunk))
+        code, features = self._encode(self._input(chunk))
         if fusion is not None:
             for i, key in enumerate(keys):  # frame order: each face is fused after its track's previous one
                 fusion.fuse(key, code[i], [feature[i] for feature in features])
@@ -139,8 +135,11 @@ class FaceRestorer:
         if kept:
             if len(kept) < len(keys):
                 code, features = code[kept], [feature[kept] for feature in features]
-            noise = track_noise([keys[i] for i in kept], self.device) if self.model.n_noise_levels else None
-            out[kept] = output_to_faces(self.fast_gpen.decode(code, features, noise), precise=precise).cpu()
+            if self.model.n_noise_levels:  # per-track noise generators: eager
+                faces = self.fast_gpen.decode(code, features, track_noise([keys[i] for i in kept], self.device))
+            else:
+                faces = self._decode(code, features)
+            out[kept] = output_to_faces(faces, precise=precise).cpu()
         return out
 
 
