@@ -90,24 +90,25 @@ def mean_psnr(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray) -> flo
     return float(min(psnrs))
 
 
-def restore(video: Path, weights: Path, strength: float | None, out: Path, detector: str) -> tuple[list[np.ndarray], dict]:
-    """The pipeline at ``strength``; None: :class:`StillRestorer` (the alignment's flicker floor)."""
+def restore(video: Path, weights: Path, strength: float | None, out: Path, settings: dict) -> tuple[list[np.ndarray], dict]:
+    """The pipeline at ``strength``; None: :class:`StillRestorer` (the alignment's flicker floor).
+    ``settings``: the bench's own (detector, dtype, register)."""
     config = RestoreConfig(weights=str(weights), deflicker=strength or 0.0, device="cpu", codec="ffv1",
-                           pix_fmt="yuv444p10le", detector=detector)  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
-    still = None if strength is not None else StillRestorer(FaceRestorer.load(weights, device="cpu"))
+                           pix_fmt="yuv444p10le", **settings)  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
+    still = None if strength is not None else StillRestorer(FaceRestorer.load(weights, device="cpu", dtype=config.dtype))
     report = Pipeline(config, restorer=still).run(video, out, overwrite=True)
     return [f.to_ndarray(format="rgb24") for f in decoded_frames(out)], report.to_dict()
 
 
 def measure(size: int, strengths: list[float], clip: tuple[Path, np.ndarray, int], folder: Path,
-            detector: str) -> list[dict]:
+            settings: dict) -> list[dict]:
     video, motions, side = clip
     weights = make_gpen_checkpoint(folder / f"gpen-{size}.pth", size=size, **CONFIGS[size])
     mask = inner_face(side)
-    floor = flicker(to_photo(restore(video, weights, None, folder / "still.mkv", detector)[0], motions, side), mask, BREAKS)
+    floor = flicker(to_photo(restore(video, weights, None, folder / "still.mkv", settings)[0], motions, side), mask, BREAKS)
     photos, rows = {}, []
     for strength in sorted(set([0.0, *strengths])):
-        frames, report = restore(video, weights, strength, folder / f"out-{size}-{strength}.mkv", detector)
+        frames, report = restore(video, weights, strength, folder / f"out-{size}-{strength}.mkv", settings)
         photos[strength] = to_photo(frames, motions, side)
         faces = max(report["faces"], 1)
         rows.append(dict(size=size, deflicker=strength, flicker=flicker(photos[strength], mask, BREAKS), floor=floor,
@@ -179,6 +180,9 @@ def main() -> int:
     parser.add_argument("--strip", type=Path, help="write the crop strip of the last size here (PNG)")
     parser.add_argument("--strip-strength", type=float, default=RestoreConfig().deflicker)
     parser.add_argument("--detector", default=RestoreConfig().detector)
+    parser.add_argument("--dtype", default="float32", help="GPEN's dtype (auto: what a run picks on this CPU)")
+    parser.add_argument("--no-register", dest="register", action="store_false",
+                        help="align by the smoothed landmarks alone (to see what registration gives)")
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[256, 512, 1024],
                         help="released GPEN configs to time the fusion alone on")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
@@ -190,12 +194,14 @@ def main() -> int:
         input_flicker = flicker(input_photo, inner_face(clip[2]), BREAKS)
         rows = []
         for size in args.sizes:
-            size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder, args.detector)
+            size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder,
+                                 dict(detector=args.detector, dtype=args.dtype, register=args.register))
             photos = size_rows[0].pop("photos")
             rows += size_rows
         if args.strip and args.sizes:
             strip(photos, input_photo, args.strip_strength, args.strip)
     costs = [fusion_cost(size) for size in args.cost_sizes]
+    print(f"dtype {args.dtype}, registration {'on' if args.register else 'off'}")
     print(_table(rows, input_flicker))
     for cost in costs:
         print(f"released GPEN-{cost['size']} config: fusion {cost['fusion_ms_per_face']:.0f} ms/face, "
