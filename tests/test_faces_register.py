@@ -48,6 +48,15 @@ def test_registered_crops_jitter_less_than_smoothed_ones_without_drift(cut_clip,
         assert drift <= smoothed_drift
 
 
+def test_between_detection_runs_registration_follows_the_face(cut_clip, detector):
+    frames, motions = cut_clip
+    for every in (2, 4):
+        runs = {register: analyze(frames[:40], detector, register=register, detect_every=every) for register in (False, True)}
+        (interpolated, _), (followed, drift) = (_stability(runs[r], motions, slice(0, 40)) for r in (False, True))
+        print(f"--detect-every {every}: interpolated {interpolated:.3f}  registered {followed:.3f}/{drift:.3f} px at S={S}")
+        assert followed <= 0.3 * interpolated and drift < 2.0
+
+
 def _detections(frames: list[np.ndarray]) -> list[Detection]:
     detector = make_detector("retinaface-onnx")
     return [detector.detect(image)[0] for image in frames]

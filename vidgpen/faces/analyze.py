@@ -153,21 +153,26 @@ class FaceAnalyzer:
         self.timings.detect += t2 - t1
         self.timings.track += (t1 - t0) + (t3 - t2)
         self.timings.frames += 1
-        if detecting:
-            self._register(frame.image, seq)
+        self._register(frame.image, seq, detecting)
         out = []
         while len(self._pending) > self.lookahead:
             out.append(self._emit())
         return out
 
-    def _register(self, image: np.ndarray, seq: int) -> None:
+    def _register(self, image: np.ndarray, seq: int, detecting: bool) -> None:
         """Refine this run's detections by registering their crops (before smoothing, which then
-        also steadies what registration follows of a codec's own motion errors)."""
+        also steadies what registration follows of a codec's own motion errors); between runs,
+        follow each track by registration alone."""
         if self.registrar is None:
             return
         started = time.perf_counter()
-        detected = {t.id: t.history[-1][1] for t in self.tracker.live.values() if t.last_seen == seq}
-        self.registrar.refine(image, self.shots.shot, seq, detected)
+        if detecting:
+            detected = {t.id: t.history[-1][1] for t in self.tracker.live.values() if t.last_seen == seq}
+            self.registrar.refine(image, self.shots.shot, seq, detected)
+        else:
+            for track_id, points in self.registrar.follow(image, self.shots.shot, seq).items():
+                if track_id in self.tracker.live:
+                    self.tracker.live[track_id].between.append((seq, points))
         self.timings.register += time.perf_counter() - started
 
     def flush(self) -> list[AnalyzedFrame]:
@@ -197,8 +202,9 @@ class FaceAnalyzer:
         if near.min() > max(self.smoother.past_frames, self.lookahead):
             return None
         nearest = track.history[int(near.argmin())][1]
-        points = np.stack([d.points for _, d in track.history])
-        landmarks = self.smoother.smooth(times, points, seq).astype(np.float32)
+        samples = sorted([(f, d.points) for f, d in track.history] + list(track.between), key=lambda fp: fp[0])
+        landmarks = self.smoother.smooth(np.array([f for f, _ in samples]), np.stack([p for _, p in samples]), seq)
+        landmarks = landmarks.astype(np.float32)
         detected = bool(near.min() == 0)
         if detected:
             box = nearest.box.astype(np.float64)
@@ -231,6 +237,8 @@ class FaceAnalyzer:
         for tid, track in list(self._tracks.items()):
             while len(track.history) > 2 and track.history[0][0] < keep_from:
                 track.history.popleft()
+            while track.between and track.between[0][0] < keep_from:
+                track.between.popleft()
             ended = track.ended_at is not None and next_seq >= track.ended_at
             gone = tid not in self.tracker.live and next_seq > track.last_seen + self.max_missed_frames
             if ended or gone:

@@ -25,6 +25,8 @@ class Track:
     id: int
     born: int  # sequence number of the first frame
     history: deque[tuple[int, Detection]] = field(default_factory=deque)  # recent detections, oldest first
+    # Landmarks registered at frames between detection runs (faces.register), oldest first.
+    between: deque[tuple[int, np.ndarray]] = field(default_factory=deque)
     hits: int = 1  # detections matched so far (the history only keeps recent ones)
     missed: int = 0  # detection runs without a match since the last one
     ended_at: int | None = None  # frame from which the track no longer exists (a cut)
