@@ -6,8 +6,11 @@ screen, so it is flicker that no filtering of the face itself can remove. The fa
 say far more precisely where it went than five points do, so on each detection run each
 face's crop is registered to its track's reference crop (OpenCV ECC, an affine over the
 inner face, at ``SIDE`` pixels): a complementary filter where the registration carries the
-motion from run to run and the detector's landmarks pull it back at ``LANDMARK_GAIN`` a run
-so it cannot drift. The reference is a running mean of the track's registered crops
+motion from run to run and the detector's landmarks pull it back so it cannot drift. The
+pull is a steady-state Kalman gain: registration a random walk of ``REGISTRATION_NOISE`` a
+run, the landmarks a measurement whose noise each track learns from its own innovations
+(0.1 for retinaface-onnx's landmarks, about 1 crop pixel RMS at 128; about 0.25 for dlib's
+steadier ones, 0.4 px), so a precise detector holds the registration tighter. The reference is a running mean of the track's registered crops
 (``REFERENCE_RATE``), steadier than the last crop alone. The registered landmarks are then
 what :mod:`vidgpen.faces.smooth` smooths.
 
@@ -26,7 +29,9 @@ JPEG, tests/test_faces_register.py; jitter / drift from the true motion):
 * registering first, then smoothing (this module): 0.19 / 1.0 and through H.264 0.23 / 0.8.
 * Against the previous crop rather than a running mean, Euclidean rather than affine (the
   zoom is motion too), pre-blurred gradients, the upper face only (to ignore the mouth), or
-  ``LANDMARK_GAIN`` 0.2–0.5: each steadied less. 30 ECC iterations cost about 3 ms a face;
+  a fixed pull of 0.2–0.5 with retinaface-onnx: each steadied less. A fixed pull of 0.1 let
+  registration wander with dlib (drift 0.75 against 0.37 smoothed alone); the learnt one
+  gives 0.09 / 0.33 there and the same as 0.1 with retinaface-onnx. 30 ECC iterations cost about 3 ms a face;
   100 were no steadier.
 
 A track starts from its landmarks when it is new, after a shot cut or a detection run
@@ -56,7 +61,9 @@ from vidgpen.faces.align import (
 from vidgpen.faces.detect import Detection
 
 SIDE = 128  # crop side the registration runs at
-LANDMARK_GAIN = 0.1  # the landmarks' pull on the registered position, per frame
+REGISTRATION_NOISE = 0.0127  # crop px² a frame: with retinaface-onnx's landmark noise (1.07 px RMS) a pull of 0.1
+INITIAL_LANDMARK_NOISE = 1.15  # crop px²: what a new track assumes until its own innovations say otherwise
+NOISE_RATE, NOISE_CAP = 0.1, 4.0  # how fast a track's landmark noise follows its innovations; each capped at 4×
 REFERENCE_RATE = 0.2  # how fast a track's reference crop follows its registered crops
 MIN_CORRELATION = 0.6  # ECC's correlation under which the registration is not trusted
 MAX_CORRECTION = 0.1  # RMS distance from the landmarks' position, in crop sides, beyond which neither is trusted
@@ -80,6 +87,17 @@ class _Reference:
     frame: int
     crop: np.ndarray  # SIDE×SIDE float32 grey: the running mean of the track's registered crops
     points: np.ndarray  # (5, 2) the track's registered landmarks in that frame
+    landmark_noise: float = INITIAL_LANDMARK_NOISE  # crop px²: the detector's landmarks against registration
+
+    def pull(self, innovation: float) -> float:
+        """The landmarks' gain for this frame (a steady-state Kalman gain: registration a random walk
+        of variance ``REGISTRATION_NOISE`` a frame, the landmarks its noisy measurement), then the
+        noise estimate follows ``innovation`` (each capped, so an expression barely moves it)."""
+        ratio = REGISTRATION_NOISE / self.landmark_noise
+        gain = (np.sqrt(ratio * ratio + 4 * ratio) - ratio) / 2
+        capped = min(innovation, NOISE_CAP * self.landmark_noise)
+        self.landmark_noise += NOISE_RATE * (capped - self.landmark_noise)
+        return float(gain)
 
 
 class CropRegistrar:
@@ -102,7 +120,7 @@ class CropRegistrar:
             landmark_affine = face_affine(detection.landmarks, SIDE)
             reference = self._references.get(track)
             fresh = reference is None or reference.shot != shot or reference.frame != previous
-            affine = None if fresh else _registered(image, landmark_affine, reference.crop, LANDMARK_GAIN)
+            affine = None if fresh else _registered(image, landmark_affine, reference, pulled=True)
             if affine is None:
                 self.restarts += 1
                 detection.registered = detection.landmarks.copy()
@@ -121,7 +139,7 @@ class CropRegistrar:
             start = face_affine(reference.points, SIDE)
             affine = None
             if reference.shot == shot and reference.frame == previous:
-                affine = _registered(image, start, reference.crop, 0.0)
+                affine = _registered(image, start, reference, pulled=False)
             if affine is None:
                 del self._references[track]
                 continue
@@ -144,22 +162,24 @@ def _grey(image: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(warp_face(image, affine, SIDE), cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _registered(image: np.ndarray, landmark_affine: np.ndarray, reference: np.ndarray, pull: float) -> np.ndarray | None:
-    """The frame → crop similarity, registration fused with the landmarks' alignment at gain
-    ``pull``; None when the registration fails."""
+def _registered(image: np.ndarray, start: np.ndarray, reference: _Reference, pulled: bool) -> np.ndarray | None:
+    """The frame → crop similarity: registration from the alignment ``start``, and when ``pulled``
+    (``start`` is the detector's) fused with it at the track's gain; None when the registration fails."""
     warp = np.eye(2, 3, dtype=np.float32)  # reference coordinates → this crop's
     try:
-        correlation, warp = cv2.findTransformECC(reference, _grey(image, landmark_affine), warp, cv2.MOTION_AFFINE,
+        correlation, warp = cv2.findTransformECC(reference.crop, _grey(image, start), warp, cv2.MOTION_AFFINE,
                                                  _CRITERIA, _MASK, 1)
     except cv2.error:  # no convergence: a face that changed too much, or no texture
         return None
     if correlation < MIN_CORRELATION:
         return None
-    crop_to_frame = invert_affine(landmark_affine)  # the template's points in the frame, two ways:
-    by_landmarks = apply_affine(crop_to_frame, _TEMPLATE)
+    crop_to_frame = invert_affine(start)  # the template's points in the frame, two ways:
+    by_start = apply_affine(crop_to_frame, _TEMPLATE)
     by_registration = apply_affine(compose_affine(crop_to_frame, warp.astype(np.float64)), _TEMPLATE)
-    scale = np.sqrt(abs(np.linalg.det(crop_to_frame[:, :2])))  # frame px per crop px
-    if np.sqrt(((by_registration - by_landmarks) ** 2).sum(-1).mean()) > MAX_CORRECTION * SIDE * scale:
+    scale2 = abs(np.linalg.det(crop_to_frame[:, :2]))  # (frame px per crop px)²
+    innovation = ((by_registration - by_start) ** 2).sum(-1).mean() / scale2  # crop px²
+    if innovation > (MAX_CORRECTION * SIDE) ** 2:
         return None
-    fused = by_registration + pull * (by_landmarks - by_registration)
-    return umeyama(fused, _TEMPLATE)
+    if pulled:
+        by_registration += reference.pull(innovation) * (by_start - by_registration)
+    return umeyama(by_registration, _TEMPLATE)
