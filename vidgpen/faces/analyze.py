@@ -76,7 +76,7 @@ class _Pending:
 
 
 class FaceAnalyzer:
-    """Detect → track → smooth → register, streaming with a bounded lookahead.
+    """Detect → track → register → smooth, streaming with a bounded lookahead.
 
     ``max_missed`` counts detection runs a track may miss before it ends;
     ``select`` keeps "all" faces, the "largest" per frame, or the given track ids;
@@ -85,8 +85,9 @@ class FaceAnalyzer:
     lookahead, so from its first frame on) — a one-frame false detection never is; except
     at the end of the video, for a track still alive whose frames were all in the lookahead
     when the video ended (it had no chance to be confirmed: a 1-frame clip, say);
-    ``register``: refine the smoothed landmarks by registering each crop to its track's
-    recent ones (:mod:`vidgpen.faces.register`).
+    ``register``: refine each detection's landmarks by registering its crop to its track's
+    recent ones, and follow tracks so between detection runs (:mod:`vidgpen.faces.register`);
+    smoothing then takes the registered landmarks.
     """
 
     def __init__(

@@ -31,8 +31,8 @@ JPEG, tests/test_faces_register.py; jitter / drift from the true motion):
   zoom is motion too), pre-blurred gradients, the upper face only (to ignore the mouth), or
   a fixed pull of 0.2–0.5 with retinaface-onnx: each steadied less. A fixed pull of 0.1 let
   registration wander with dlib (drift 0.75 against 0.37 smoothed alone); the learnt one
-  gives 0.09 / 0.33 there and the same as 0.1 with retinaface-onnx. 30 ECC iterations cost about 3 ms a face;
-  100 were no steadier.
+  gives 0.09 / 0.33 there and the same as 0.1 with retinaface-onnx. 30 ECC iterations cost
+  about 3 ms a face; 100 were no steadier.
 
 A track starts from its landmarks when it is new, after a shot cut or a detection run
 without it, and whenever the registration fails: no convergence, a correlation under
@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from vidgpen.faces.align import (
+    affine_scale,
     apply_affine,
     compose_affine,
     face_affine,
@@ -176,8 +177,7 @@ def _registered(image: np.ndarray, start: np.ndarray, reference: _Reference, pul
     crop_to_frame = invert_affine(start)  # the template's points in the frame, two ways:
     by_start = apply_affine(crop_to_frame, _TEMPLATE)
     by_registration = apply_affine(compose_affine(crop_to_frame, warp.astype(np.float64)), _TEMPLATE)
-    scale2 = abs(np.linalg.det(crop_to_frame[:, :2]))  # (frame px per crop px)²
-    innovation = ((by_registration - by_start) ** 2).sum(-1).mean() / scale2  # crop px²
+    innovation = ((by_registration - by_start) ** 2).sum(-1).mean() / affine_scale(crop_to_frame) ** 2  # crop px²
     if innovation > (MAX_CORRECTION * SIDE) ** 2:
         return None
     if pulled:
