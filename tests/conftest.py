@@ -3,6 +3,9 @@ GPEN fixtures; tests make their own media and checkpoints under tmp_path."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,9 +14,23 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FACES = SHARED / "faces"
 GPEN_FIXTURES = SHARED / "fixtures" / "gpen"
+_INDUCTOR_CACHE = pytest.StashKey[str]()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep every test's model cache away from the user's real one."""
     monkeypatch.setenv("VIDGPEN_HOME", str(tmp_path_factory.mktemp("vidgpen_home")))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A fresh Inductor cache for every test session, so the suite compiles as a new machine
+    does: a cache that already holds the graphs hides a failing first compile. Costs the
+    compiled tests their real compile time (about a minute on 2 cores)."""
+    config.stash[_INDUCTOR_CACHE] = tempfile.mkdtemp(prefix="vidgpen-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = config.stash[_INDUCTOR_CACHE]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _INDUCTOR_CACHE in config.stash:
+        shutil.rmtree(config.stash[_INDUCTOR_CACHE], ignore_errors=True)

@@ -44,15 +44,16 @@ def test_compiled_restorer_matches_eager_and_pads_chunks():
         assert out.shape == want.shape and diff.max() <= 2 and diff.mean() < 0.5
 
 
-def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
+def test_a_failing_compiler_falls_back_to_eager(caplog):
     import torch._inductor.config as inductor
 
-    monkeypatch.setattr(inductor, "fx_graph_cache", False)  # compile for real, not from the cache
-    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/c++",))
     model = make_gpen(size=64, seed=3)
     faces = np.random.default_rng(1).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     restorer = FaceRestorer(model, device="cpu", dtype="float32", compile=True)
-    with caplog.at_level(logging.WARNING, logger="vidgpen.models.compiled"):
+    # inductor's own patch() restores its config on exit; pytest's monkeypatch.setattr on that
+    # config module left it broken for every later compile ("fx_graph_cache does not exist").
+    broken_compiler = inductor.patch({"fx_graph_cache": False, "cpp.cxx": ("/nonexistent/c++",)})
+    with broken_compiler, caplog.at_level(logging.WARNING, logger="vidgpen.models.compiled"):
         got = restorer.restore(faces)
     assert restorer.forward.failure and "uncompiled" in caplog.text
     assert np.array_equal(got, FaceRestorer(model, device="cpu", dtype="float32").restore(faces))
