@@ -45,11 +45,11 @@ from gpen_checkpoints import make_gpen_checkpoint  # noqa: E402
 from media import decoded_frames, write_video  # noqa: E402
 
 from vidgpen import Pipeline, RestoreConfig  # noqa: E402
-from vidgpen.models.gpen import GPEN  # noqa: E402
-from vidgpen.models.gpen_fast import FastGPEN  # noqa: E402
-from vidgpen.models.memory import keep_freed_memory  # noqa: E402
-from vidgpen.models.temporal import FaceKey, TemporalFusion  # noqa: E402
-from vidgpen.models.torch_restorer import FaceRestorer  # noqa: E402
+from vidgpen.models.network.gpen import GPEN  # noqa: E402
+from vidgpen.models.network.gpen_fast import FastGPEN  # noqa: E402
+from vidgpen.models.runtime.memory import keep_freed_memory  # noqa: E402
+from vidgpen.models.runtime.torch_restorer import FaceRestorer  # noqa: E402
+from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion  # noqa: E402
 
 FACES = REPO.parent / "shared" / "faces"
 SHOT, STEP, FPS = 48, 24, 25  # frames per shot; the mouth covered from STEP on

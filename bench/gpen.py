@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 KEYS = REPO.parent / "shared" / "fixtures" / "gpen"
 PATHS = ("reference", "fast", "fast-bf16", "fast-compiled", "onnx")
 # How the child's memory allocator treats GPEN's activations: "keep" is what `vidgpen`
-# does (vidgpen.models.memory.keep_freed_memory); "glibc" the defaults; "thp" the
+# does (vidgpen.models.runtime.memory.keep_freed_memory); "glibc" the defaults; "thp" the
 # defaults plus torch's transparent-huge-page allocations.
 ALLOCATORS = ("keep", "glibc", "thp")
 DEFAULT_BATCHES = {256: [1, 4, 16], 512: [1, 4, 8], 1024: [1, 2], 2048: [1]}
@@ -58,7 +58,7 @@ def reference_gflop(size: int) -> float:
     """FLOPs of one face through the reference model, counted on the meta device (no compute)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from vidgpen.models.gpen import GPEN
+    from vidgpen.models.network.gpen import GPEN
 
     with torch.device("meta"):
         model = GPEN(**config_of(size)).eval()
@@ -87,7 +87,7 @@ def _timed(fn) -> float:
 
 
 def random_model(size: int):
-    from vidgpen.models.gpen import GPEN
+    from vidgpen.models.network.gpen import GPEN
 
     torch.manual_seed(0)
     return GPEN(**config_of(size)).eval()
@@ -95,8 +95,8 @@ def random_model(size: int):
 
 def measure(size: int, path: str, batch: int, repeats: int, allocator: str, onnx_file: str | None = None) -> dict:
     """In the child: build, warm up, time. Returns seconds per face (best run) and peak RSS."""
-    from vidgpen.models.gpen_fast import FastGPEN
-    from vidgpen.models.memory import keep_freed_memory
+    from vidgpen.models.network.gpen_fast import FastGPEN
+    from vidgpen.models.runtime.memory import keep_freed_memory
 
     if allocator == "keep":
         keep_freed_memory()
@@ -104,7 +104,7 @@ def measure(size: int, path: str, batch: int, repeats: int, allocator: str, onnx
     x = torch.rand(batch, 3, size, size) * 2 - 1
     dtype = torch.bfloat16 if path.endswith("bf16") else torch.float32
     if path == "onnx":
-        from vidgpen.models.onnx_restorer import OnnxRestorer
+        from vidgpen.models.runtime.onnx_restorer import OnnxRestorer
 
         session = OnnxRestorer(onnx_file, providers=["CPUExecutionProvider"]).session
         inputs = {session.get_inputs()[0].name: x.numpy()}
@@ -140,7 +140,7 @@ def bf16_quality(size: int, count: int) -> dict:
     import cv2
     import numpy as np
 
-    from vidgpen.models.torch_restorer import FaceRestorer
+    from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
     paths = sorted((REPO.parent / "shared" / "faces").glob("ffhq_*.png"))[:count]
     faces = np.stack([cv2.resize(cv2.imread(str(p))[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
@@ -253,7 +253,7 @@ def _run_all(args: argparse.Namespace, exports: Path) -> list[dict]:
 
 
 def _export(size: int, folder: Path) -> Path:
-    from vidgpen.models.onnx_export import export_gpen
+    from vidgpen.models.network.onnx_export import export_gpen
 
     return export_gpen(random_model(size), folder / f"gpen-{size}.onnx")
 

@@ -37,9 +37,9 @@ from vidgpen.faces.blend import FacePaste, paste_faces  # noqa: E402
 from vidgpen.faces.detect import make_detector  # noqa: E402
 from vidgpen.io.reader import open_video  # noqa: E402
 from vidgpen.io.writer import VideoWriter  # noqa: E402
-from vidgpen.models.gpen import GPEN  # noqa: E402
-from vidgpen.models.memory import keep_freed_memory  # noqa: E402
-from vidgpen.models.torch_restorer import FaceRestorer  # noqa: E402
+from vidgpen.models.network.gpen import GPEN  # noqa: E402
+from vidgpen.models.runtime.memory import keep_freed_memory  # noqa: E402
+from vidgpen.models.runtime.torch_restorer import FaceRestorer  # noqa: E402
 from vidgpen.pipeline import Pipeline  # noqa: E402
 
 FACES = REPO.parent / "shared" / "faces"

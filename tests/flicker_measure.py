@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from vidgpen.faces.align import invert_affine
-from vidgpen.models.restorer import Restorer
+from vidgpen.models.runtime.restorer import Restorer
 
 
 def to_photo(frames: Sequence[np.ndarray], motions: np.ndarray, side: int) -> np.ndarray:

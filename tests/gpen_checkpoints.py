@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from vidgpen.models.gpen import GPEN
+from vidgpen.models.network.gpen import GPEN
 
 Wrap = str | None  # None, "g_ema", "state_dict" or "module"
 

@@ -10,9 +10,9 @@ import torch
 from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
-from vidgpen.models.compiled import CompiledForward, padded_batch
-from vidgpen.models.factory import load_restorer
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.runtime.compiled import CompiledForward, padded_batch
+from vidgpen.models.runtime.factory import load_restorer
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
 pytestmark = pytest.mark.slow  # each test compiles the tiny GPEN with Inductor (10-30 s on 2 cores)
 
@@ -53,7 +53,7 @@ def test_a_failing_compiler_falls_back_to_eager(caplog):
     # inductor's own patch() restores its config on exit; pytest's monkeypatch.setattr on that
     # config module left it broken for every later compile ("fx_graph_cache does not exist").
     broken_compiler = inductor.patch({"fx_graph_cache": False, "cpp.cxx": ("/nonexistent/c++",)})
-    with broken_compiler, caplog.at_level(logging.WARNING, logger="vidgpen.models.compiled"):
+    with broken_compiler, caplog.at_level(logging.WARNING, logger="vidgpen.models.runtime.compiled"):
         got = restorer.restore(faces)
     assert restorer.forward.failure and "uncompiled" in caplog.text
     assert np.array_equal(got, FaceRestorer(model, device="cpu", dtype="float32").restore(faces))
@@ -67,7 +67,7 @@ def test_compile_is_refused_for_onnx_exports(tmp_path):
 
 
 def test_deflicker_runs_compiled_encode_and_decode():
-    from vidgpen.models.temporal import FaceKey, TemporalFusion
+    from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion
 
     model = make_gpen(size=64, seed=3)
     rng = np.random.default_rng(2)

@@ -12,9 +12,9 @@ import pytest
 from gpen_checkpoints import make_gpen_checkpoint
 
 from vidgpen.errors import WeightsError
-from vidgpen.models import registry
-from vidgpen.models.download import reachable
-from vidgpen.models.loader import load_gpen
+from vidgpen.models.network.loader import load_gpen
+from vidgpen.weights import registry
+from vidgpen.weights.download import reachable
 
 REFUSED = "http://127.0.0.1:9/GPEN-BFR-512.pth"  # discard port: refused at once, no DNS
 
@@ -92,7 +92,7 @@ def test_wrong_hash_falls_back_to_the_next_source(monkeypatch, server, caplog):
     digest = hashlib.sha256(server["good"]).hexdigest()
     wrong = hashlib.sha256(_Files.files["/other.pth"]).hexdigest()
     _serve_as(monkeypatch, f"{server['url']}/other.pth", f"{server['url']}/good.pth", sha256=digest)
-    with caplog.at_level(logging.WARNING, logger="vidgpen.models.download"):
+    with caplog.at_level(logging.WARNING, logger="vidgpen.weights.download"):
         path = registry.download("gpen-bfr-512")
     assert path.read_bytes() == server["good"] and _folder_listing() == ["GPEN-BFR-512.pth"]
     (warning,) = [r.getMessage() for r in caplog.records]

@@ -75,6 +75,7 @@ def test_inspect_track_ids_are_the_ones_restore_selects(tmp_path):
     from vidgpen.config import ConfigLayers, build_config
     from vidgpen.faces.analyze import make_analyzer
     from vidgpen.io.reader import open_video
+    from vidgpen.plan.run_plan import make_plan
 
     a, b = load_face(FACES / "ffhq_00003.png", 200), load_face(FACES / "ffhq_00007.png", 160)
     clip = make_clip([(a, smooth_path(110, 150, dx=15)), (b, smooth_path(300, 150, dy=10))], N, size=(400, 300), seed=7, codec=None)
@@ -83,7 +84,7 @@ def test_inspect_track_ids_are_the_ones_restore_selects(tmp_path):
     assert main(["inspect", str(path), "--json", str(out), "--smooth", "3", "--min-face", "30", "--start", "0.1"]) == 0
     shown = [[f["track"] for f in frame["faces"]] for frame in json.loads(out.read_text())["frames"]]
     cfg = build_config(ConfigLayers(overrides={"smooth": 3, "min_face": 30, "start": 0.1}))
-    analyzer = make_analyzer(cfg)
+    analyzer = make_analyzer(make_plan(cfg, find_weights=False).faces)
     with open_video(path, start=cfg.start) as reader:
         items = [item for frame in reader for item in analyzer.push(frame)] + analyzer.flush()
     assert shown == [[f.track for f in item.faces] for item in items]

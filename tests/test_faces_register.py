@@ -12,6 +12,7 @@ from vidgpen.config import RestoreConfig
 from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.detect import Detection, make_detector
 from vidgpen.faces.register import CropRegistrar
+from vidgpen.plan.run_plan import face_settings
 
 S = 512
 
@@ -102,5 +103,5 @@ def test_one_reference_per_live_track(cut_clip):
 
 
 def test_the_run_settings_turn_it_on_and_off():
-    assert make_analyzer(RestoreConfig()).registrar is not None
-    assert make_analyzer(RestoreConfig(register=False)).registrar is None
+    assert make_analyzer(face_settings(RestoreConfig(), "cpu", "gpen")).registrar is not None
+    assert make_analyzer(face_settings(RestoreConfig(register=False), "cpu", "gpen")).registrar is None

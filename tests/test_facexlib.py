@@ -27,8 +27,8 @@ from vidgpen import Pipeline, RestoreConfig  # noqa: E402
 from vidgpen.config import ConfigLayers, build_config  # noqa: E402
 from vidgpen.faces.blend import parsing_masks  # noqa: E402
 from vidgpen.faces.detect import FacexlibRetinaFace, make_detector  # noqa: E402
-from vidgpen.models import registry  # noqa: E402
-from vidgpen.models.device import resolve_device  # noqa: E402
+from vidgpen.models.runtime.device import resolve_device  # noqa: E402
+from vidgpen.weights import registry  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,6 @@ from vidgpen.io.backends import open_writer
 from vidgpen.io.ffmpeg_tool import ENV_VAR, find_ffmpeg
 from vidgpen.io.reader import open_video, probe
 from vidgpen.io.writer import partial_path
-from vidgpen.pipeline import Pipeline
 from vidgpen.pipeline.segments import run_resumable
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -124,7 +123,7 @@ def test_restore_with_ffmpeg_backend_matches_pyav_backend(media, tmp_path):
 def test_ffv1_through_the_pipe_is_lossless_and_resume_joins_ffmpeg_segments(media, tmp_path):
     config = RestoreConfig(weights=str(media["weights"]), strength=0, codec="ffv1", encoder_backend="ffmpeg")
     out = tmp_path / "resumed.mkv"
-    run_resumable(Pipeline(config), media["vfr"], out, 0.5)
+    run_resumable(config, media["vfr"], out, 0.5)
     assert frame_times(out) == frame_times(media["vfr"])
     assert [plane_bytes(f) for f in decoded_frames(out)] == [plane_bytes(f) for f in decoded_frames(media["vfr"])]
     assert [h for _, h in packet_digests(out)] == [h for _, h in packet_digests(media["vfr"])]

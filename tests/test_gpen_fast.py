@@ -8,10 +8,10 @@ import torch
 from conftest import GPEN_FIXTURES
 from gpen_checkpoints import make_gpen
 
-from vidgpen.models.gpen import GPEN
-from vidgpen.models.gpen_fast import FastGPEN
-from vidgpen.models.loader import load_gpen
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.network.gpen import GPEN
+from vidgpen.models.network.gpen_fast import FastGPEN
+from vidgpen.models.network.loader import load_gpen
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
 TOL = 1e-3
 

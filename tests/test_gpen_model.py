@@ -9,8 +9,8 @@ import torch
 from conftest import GPEN_FIXTURES
 from gpen_checkpoints import make_gpen
 
-from vidgpen.models.gpen import GPEN, GPENConfig
-from vidgpen.models.loader import infer_config, load_gpen
+from vidgpen.models.network.gpen import GPEN, GPENConfig
+from vidgpen.models.network.loader import infer_config, load_gpen
 
 KEYS_FILES = ["gpen-bfr-256", "gpen-bfr-512", "gpen-bfr-1024", "gpen-bfr-2048", "gpen-sr-512to2048"]
 

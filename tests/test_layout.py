@@ -1,6 +1,7 @@
-"""The shape of the package: no import cycles, stage packages never import the CLI, and
-``import vidgpen.config`` loads neither PyAV nor OpenCV (so ``--help`` and config checks
-stay fast)."""
+"""The shape of the package: no import cycles (``TYPE_CHECKING`` imports counted), every
+package imports only the layers below it, no module over 400 lines nor function over 60,
+and ``import vidgpen.config`` loads neither PyAV nor OpenCV (so ``--help`` and config
+checks stay fast)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,23 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 PACKAGE = REPO / "vidgpen"
-STAGE_PACKAGES = ("vidgpen.io", "vidgpen.faces", "vidgpen.models")
+# Each top-level package or module of vidgpen and what it may import (besides itself). The
+# stages (io, faces, models) know nothing of planning, the pipeline, the API or the CLI;
+# weights are below both faces and models, so neither stage depends on the other.
+_BASE = {"errors"}
+ALLOWED = {
+    "errors": set(), "stats": set(), "interrupt": _BASE,
+    "weights": _BASE, "io": _BASE,
+    "faces": _BASE | {"io", "weights"},
+    "models": _BASE | {"weights"},
+    "config": _BASE | {"faces", "io"},  # their option names only (faces.names, io.names)
+    "plan": _BASE | {"config", "io", "faces", "models", "weights"},
+    "pipeline": _BASE | {"config", "io", "faces", "models", "weights", "plan", "stats"},
+    "api": _BASE | {"config", "io", "models", "plan", "pipeline"},
+    "batch": _BASE | {"config", "io", "api", "plan"},
+    "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt"},
+    "__main__": {"cli"}, "": {"api", "config", "pipeline"},  # "": vidgpen/__init__.py
+}
 
 
 def _module_name(path) -> str:
@@ -21,15 +38,12 @@ def _module_name(path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _runtime_imports(tree: ast.AST, modules: set[str]) -> set[str]:
-    """Modules imported anywhere (functions too), except under ``if TYPE_CHECKING:``;
-    ``from package import submodule`` depends on the submodule."""
+def _imports(tree: ast.AST, modules: set[str]) -> set[str]:
+    """Modules imported anywhere (functions and ``if TYPE_CHECKING:`` too: a type-only import
+    is still a dependency of the code's meaning); ``from package import submodule`` depends on
+    the submodule."""
     found: set[str] = set()
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                   and getattr(node.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(node)}
     for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vidgpen"):
             for alias in node.names:
                 submodule = f"{node.module}.{alias.name}"
@@ -43,7 +57,7 @@ def _import_graph() -> dict[str, set[str]]:
     paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in paths.items():
-        imported = _runtime_imports(ast.parse(path.read_text(encoding="utf-8")), set(paths))
+        imported = _imports(ast.parse(path.read_text(encoding="utf-8")), set(paths))
         graph[name] = {m for m in imported if m in paths and m != name}
     return graph
 
@@ -60,11 +74,29 @@ def test_no_import_cycles():
     assert [c for c in cycles if len(c) > 1] == []
 
 
-def test_stage_packages_never_import_the_cli():
+def _layer(module: str) -> str:
+    """``vidgpen.faces.track`` → ``faces``; ``vidgpen`` itself → ``""``."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_every_package_imports_only_the_layers_below_it():
     graph = _import_graph()
-    offending = {name: sorted(d for d in deps if d.startswith("vidgpen.cli"))
-                 for name, deps in graph.items() if name.startswith(STAGE_PACKAGES)}
+    assert {_layer(m) for m in graph} <= set(ALLOWED), "a new top-level package needs its row in ALLOWED"
+    offending = {name: sorted(d for d in deps if _layer(d) != _layer(name) and _layer(d) not in ALLOWED[_layer(name)])
+                 for name, deps in graph.items()}
     assert {k: v for k, v in offending.items() if v} == {}
+
+
+def test_no_module_over_400_lines_nor_function_over_60():
+    long_modules, long_functions = [], []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 400:
+            long_modules.append(_module_name(path))
+        long_functions += [f"{_module_name(path)}.{node.name}" for node in ast.walk(ast.parse(text))
+                           if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                           and node.end_lineno - node.lineno >= 60]
+    assert (long_modules, long_functions) == ([], [])
 
 
 def test_config_imports_no_media_or_vision_library():

@@ -11,8 +11,8 @@ from conftest import REPO
 from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import WeightsError
-from vidgpen.models.gpen import GPENConfig
-from vidgpen.models.loader import infer_config, inspect_checkpoint, load_gpen, read_state_dict
+from vidgpen.models.network.gpen import GPENConfig
+from vidgpen.models.network.loader import infer_config, inspect_checkpoint, load_gpen, read_state_dict
 
 TINY = GPENConfig(size=64, style_dim=64, n_mlp=2, channel_multiplier=2, narrow=0.125)
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a 
 _CHILD = """
 import sys, threading
 import numpy as np
-from vidgpen.models.memory import keep_freed_memory
+from vidgpen.models.runtime.memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def work():

@@ -23,15 +23,15 @@ from media import decoded_frames, plane_bytes, write_video
 from vidgpen.cli import main
 from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, OutputError, WeightsError
-from vidgpen.models import registry
-from vidgpen.models.choice import RestorerSet
-from vidgpen.models.factory import load_restorer
-from vidgpen.models.loader import load_gpen
-from vidgpen.models.onnx_export import export_gpen, export_onnx
-from vidgpen.models.onnx_restorer import OnnxRestorer, providers_for
-from vidgpen.models.registry import ModelSpec, Normalisation
-from vidgpen.models.restorer import Restorer, faces_to_input
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.network.loader import load_gpen
+from vidgpen.models.network.onnx_export import export_gpen, export_onnx
+from vidgpen.models.runtime.factory import load_restorer
+from vidgpen.models.runtime.onnx_restorer import OnnxRestorer, providers_for
+from vidgpen.models.runtime.restorer import Restorer, faces_to_input
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
+from vidgpen.plan.choice import plan_models
+from vidgpen.weights import registry
+from vidgpen.weights.spec import ModelSpec, Normalisation
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +247,7 @@ def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monk
     assert np.abs(restorer.restore(faces).astype(int) - torch_faces).max() <= 1
 
     # the run aligns faces as the model was trained: its entry's template; a bare file, the config's
-    assert RestorerSet(RestoreConfig(model=spec.name, device="cpu", deflicker=0)).template == "ffhq"
-    assert RestorerSet(RestoreConfig(weights=str(path), device="cpu", template="gpen", deflicker=0)).template == "gpen"
+    assert plan_models(RestoreConfig(model=spec.name, device="cpu", deflicker=0)).template == "ffhq"
+    assert plan_models(RestoreConfig(weights=str(path), device="cpu", template="gpen", deflicker=0)).template == "gpen"
     assert main(["models", "verify", spec.name]) == 0
     assert "GPEN ONNX graph, input → output, 64 → 64 px, batch 1" in capsys.readouterr().out

@@ -244,7 +244,7 @@ def test_memory_does_not_grow_with_length(media, tmp_path):
 
 def _auto_among(monkeypatch, checkpoints: dict[str, dict]) -> None:
     """``--model auto`` chooses among these registry names, placed in the cache ($VIDGPEN_HOME/weights)."""
-    from vidgpen.models import registry
+    from vidgpen.weights import registry
 
     monkeypatch.setattr(registry, "AUTO_MODELS", tuple(checkpoints))
     for name, layout in checkpoints.items():
@@ -279,7 +279,7 @@ def test_auto_model_offline_fails_before_the_first_frame(media, tmp_path, monkey
     import dataclasses
 
     from vidgpen.errors import WeightsError
-    from vidgpen.models import registry
+    from vidgpen.weights import registry
 
     refused = "http://127.0.0.1:9/gone.pth"  # discard port: refused at once
     for name in registry.AUTO_MODELS:

@@ -10,8 +10,8 @@ import pytest
 from gpen_checkpoints import make_gpen_checkpoint
 
 from vidgpen.errors import WeightsError
-from vidgpen.models import registry
-from vidgpen.models.loader import load_gpen
+from vidgpen.models.network.loader import load_gpen
+from vidgpen.weights import registry
 
 UNREACHABLE = "http://127.0.0.1:9/GPEN-BFR-512.pth"  # discard port: refused at once, no DNS
 

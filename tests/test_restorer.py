@@ -12,9 +12,9 @@ from conftest import FACES
 from gpen_checkpoints import make_gpen, make_gpen_checkpoint
 
 from vidgpen.errors import ConfigError
-from vidgpen.models.device import cpu_bf16_native, cpuinfo_flags, has_native_bf16, resolve_device, resolve_dtype
-from vidgpen.models.restorer import Restorer
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.runtime.device import cpu_bf16_native, cpuinfo_flags, has_native_bf16, resolve_device, resolve_dtype
+from vidgpen.models.runtime.restorer import Restorer
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
 
 def _faces(n: int, size: int = 64) -> np.ndarray:

@@ -16,7 +16,7 @@ from media import decoded_frames, frame_times, moving_frames, packet_digests, pl
 
 from vidgpen import Pipeline, RestoreConfig
 from vidgpen.io.reader import probe
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
 from vidgpen.pipeline.segments import parts_folder, plan_segments, run_resumable
 
 FRAMES, FPS = 100, 25  # 4 s: segments of 1 s → [0, 1), [1, 2), [2, end)
@@ -65,19 +65,19 @@ def test_segments_cover_the_span_and_never_end_empty():
 def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(media, tmp_path):
     config = RestoreConfig(weights=str(media["weights"]), batch_size=1, codec="ffv1")  # batch 1: bit-exact reruns
     reference = tmp_path / "reference.mkv"
-    full = run_resumable(Pipeline(config), media["video"], reference, 1.0)
+    full = run_resumable(config, media["video"], reference, 1.0)
     assert full.frames == FRAMES and not parts_folder(reference).exists()
 
     out = tmp_path / "out.mkv"
     cut = _PowerCut(FaceRestorer.load(media["weights"], device="cpu", batch_size=1), calls=40)  # dies in segment 2
     with pytest.raises(KeyboardInterrupt):
-        run_resumable(Pipeline(config, restorer=cut), media["video"], out, 1.0)
+        run_resumable(config, media["video"], out, 1.0, restorer=cut)
     assert not out.exists()
     parts = sorted(p.name for p in parts_folder(out).iterdir())
     assert parts == ["part-00000.mkv", "state.json"]  # segment 1 done, segment 2's partial file removed
 
     progress: list[int] = []
-    resumed = run_resumable(Pipeline(config), media["video"], out, 1.0, on_progress=lambda n, _: progress.append(n))
+    resumed = run_resumable(config, media["video"], out, 1.0, on_progress=lambda n, _: progress.append(n))
     assert resumed.frames == FRAMES - FPS  # segment 1 was not restored again
     assert progress[0] == FPS + 1 and progress[-1] == FRAMES  # the progress bar counts it as done
     assert not parts_folder(out).exists()
@@ -91,10 +91,10 @@ def test_changed_settings_discard_the_old_segments(media, tmp_path, caplog):
     weights = str(media["weights"])
     cut = _PowerCut(FaceRestorer.load(weights, device="cpu"), calls=6)
     with pytest.raises(KeyboardInterrupt):
-        run_resumable(Pipeline(RestoreConfig(weights=weights, codec="ffv1"), restorer=cut), media["video"], out, 1.0)
+        run_resumable(RestoreConfig(weights=weights, codec="ffv1"), media["video"], out, 1.0, restorer=cut)
     assert (parts_folder(out) / "part-00000.mkv").exists()
     with caplog.at_level(logging.WARNING, logger="vidgpen.resume"):
-        report = run_resumable(Pipeline(RestoreConfig(weights=weights, codec="ffv1", strength=0.5)), media["video"],
+        report = run_resumable(RestoreConfig(weights=weights, codec="ffv1", strength=0.5), media["video"],
                                out, 1.0)
     assert "settings changed" in caplog.text and report.frames == FRAMES
 
@@ -103,7 +103,7 @@ def test_trimmed_mp4_resume_keeps_the_plain_runs_timing_and_audio(media, tmp_pat
     config = RestoreConfig(weights=str(media["weights"]), start=0.5, end=3.5)
     plain, segmented = tmp_path / "plain.mp4", tmp_path / "segmented.mp4"
     Pipeline(config).run(media["video"], plain)
-    run_resumable(Pipeline(config), media["video"], segmented, 1.0)
+    run_resumable(config, media["video"], segmented, 1.0)
     assert frame_times(segmented) == frame_times(plain) and len(frame_times(plain)) == 75
     assert packet_digests(segmented) == packet_digests(plain)
 
@@ -117,7 +117,7 @@ def test_joined_containers_keep_rotation_timing_and_audio(media, tmp_path, name,
     config = RestoreConfig(weights=str(media["weights"]))
     plain, joined = tmp_path / f"plain{output}", tmp_path / output
     Pipeline(config).run(video, plain)
-    run_resumable(Pipeline(config), video, joined, 1.0)
+    run_resumable(config, video, joined, 1.0)
     assert probe(joined).rotation == rotation
     assert frame_times(joined) == frame_times(plain) and len(frame_times(plain)) == 60
     assert packet_digests(joined) == packet_digests(plain)
@@ -154,7 +154,7 @@ def test_a_segmented_run_probes_its_input_once(media, tmp_path, monkeypatch):
             monkeypatch.setattr(module, "probe", counting_probe)
     out = tmp_path / "out.mkv"
     config = RestoreConfig(weights=str(media["weights"]), batch_size=1, codec="ffv1")
-    run_resumable(Pipeline(config), media["video"], out, 1.0)
+    run_resumable(config, media["video"], out, 1.0)
     assert len(plan_segments(0.0, probe(media["video"]).duration, 1.0)) == 3
     assert probed.count(str(media["video"])) == 1
     assert out.exists()

@@ -9,7 +9,7 @@ from typing import Any
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import ConfigError
 from vidgpen.io.frames import VideoInfo
-from vidgpen.models.restorer import Restorer
+from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline import Pipeline, RunReport
 from vidgpen.pipeline.segments import run_resumable
 
@@ -34,8 +34,8 @@ def run_restore(
                             on_progress=on_progress)
     if preview is not None:
         raise ConfigError("preview: not available with resumable (segmented) runs")
-    return run_resumable(pipeline, input, output, resume_segments, overwrite=overwrite, on_start=on_start,
-                         on_progress=on_progress)
+    return run_resumable(config, input, output, resume_segments, restorer=restorer, overwrite=overwrite,
+                         on_start=on_start, on_progress=on_progress)
 
 
 def restore_video(input: str | Path, output: str | Path, *, preset: str | None = None,

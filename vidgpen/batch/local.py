@@ -16,7 +16,7 @@ def run_local(jobs: list[Job], config: RestoreConfig, options: BatchOptions,
     """Jobs on a thread pool, results as they finish; those a stop cut short go to ``stopped``.
 
     Threads, not processes: torch, PyAV and OpenCV release the GIL, and the weights are
-    loaded once and shared (see vidgpen.models.restorer's cache). The main thread only
+    loaded once and shared (see vidgpen.models.runtime.restorer's cache). The main thread only
     waits, so Ctrl-C reaches it at once; running jobs then stop at their next frame.
     """
     cancel = threading.Event()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from vidgpen.errors import VidgpenError
 from vidgpen.interrupt import exit_code, stop_signals
-from vidgpen.models.memory import keep_freed_memory
+from vidgpen.models.runtime.memory import keep_freed_memory
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

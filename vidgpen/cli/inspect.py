@@ -82,19 +82,20 @@ def run(args: argparse.Namespace) -> int:
 
     from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
     from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
-    from vidgpen.io.reader import open_video
-    from vidgpen.io.report import media_report
+    from vidgpen.io.reader import open_video, probe
     from vidgpen.io.writer import VideoWriter
+    from vidgpen.plan.run_plan import make_plan
 
     cfg = config_from_args(args)
-    analyzer = make_analyzer(cfg)
-    size, template = args.model_size, cfg.template
+    plan = make_plan(cfg, probe(args.input), args.suffix, find_weights=False)  # restore's plan, without weights
+    analyzer = make_analyzer(plan.faces)
+    size, template = args.model_size, plan.template
     summary = FaceSummary()
     with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, start=cfg.start, end=cfg.end))
+        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter,
+                                                info=plan.info, start=cfg.start, end=cfg.end))
         info = reader.info
-        Console().print(_media_table(args.input, media_report(info, args.suffix, cfg.codec, cfg.pix_fmt,
-                                                              cfg.deinterlace)))
+        Console().print(_media_table(args.input, plan.media))
         # The overlay first: when it cannot be written, no JSON was started.
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
         js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None

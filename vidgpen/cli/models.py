@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from vidgpen.models import registry
+from vidgpen.weights import registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.models_command == "download":
         print(registry.download(args.name, force=args.force))
     elif args.models_command == "export-onnx":
-        from vidgpen.models.onnx_export import DEFAULT_OPSET, export_onnx  # torch: only when exporting
+        from vidgpen.models.network.onnx_export import DEFAULT_OPSET, export_onnx  # torch: only when exporting
 
         print(export_onnx(args.name, args.output, opset=args.opset or DEFAULT_OPSET))
     else:
@@ -59,7 +59,7 @@ def _table() -> Table:
 def _verify(name: str) -> None:
     """A registry name is hashed (matched where a sha256 is pinned); every restorer's layout is checked
     (what vouches for a file no publisher states a hash for); a path is layout-checked."""
-    from vidgpen.models.factory import describe_layout, spec_of
+    from vidgpen.models.runtime.factory import describe_layout, spec_of
 
     spec = spec_of(name)
     path = registry.resolve_source(name, download=False)

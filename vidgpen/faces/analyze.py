@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,13 +20,11 @@ from vidgpen.errors import ConfigError
 from vidgpen.faces.align import affine_scale, face_affine, umeyama
 from vidgpen.faces.detect import Detection, Detector, make_detector
 from vidgpen.faces.register import CropRegistrar
+from vidgpen.faces.settings import FaceStageSettings
 from vidgpen.faces.shots import ShotDetector
 from vidgpen.faces.smooth import LandmarkSmoother
 from vidgpen.faces.track import Track, Tracker
 from vidgpen.io.frames import Frame
-
-if TYPE_CHECKING:
-    from vidgpen.config import RestoreConfig
 
 
 @dataclass
@@ -246,19 +243,19 @@ class FaceAnalyzer:
                 del self._tracks[tid]
 
 
-def make_analyzer(config: RestoreConfig) -> FaceAnalyzer:
-    """The face stage as ``config`` sets it: restore and inspect both build it here, so the
-    track ids inspect shows are the ones ``restore --faces`` selects."""
-    detector = make_detector(config.detector, max_side=config.detect_max_side, device=config.device)
+def make_analyzer(settings: FaceStageSettings) -> FaceAnalyzer:
+    """The face stage as the run plan sets it: restore and inspect both build it here from the
+    same plan, so the track ids inspect shows are the ones ``restore --faces`` selects."""
+    detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
     return FaceAnalyzer(
         detector,
-        detect_every=config.detect_every,
-        lookahead=config.smooth,
-        max_missed=config.max_missed,
-        template=config.template,
-        min_face=config.min_face,
-        select=config.face_selection(),
-        register=config.register,
+        detect_every=settings.detect_every,
+        lookahead=settings.lookahead,
+        max_missed=settings.max_missed,
+        template=settings.template,
+        min_face=settings.min_face,
+        select=settings.select,
+        register=settings.register,
     )
 
 

@@ -310,7 +310,7 @@ def parsing_masks(crops: Sequence[np.ndarray], device: str = "cpu", template: st
 def _parsenet(device: str):
     from facexlib.parsing import init_parsing_model
 
-    from vidgpen.models import registry
+    from vidgpen.weights import registry
 
     path = Path(registry.resolve("parsenet"))
     return init_parsing_model(model_name="parsenet", device=device, model_rootpath=str(path.parent)).eval()

@@ -220,7 +220,7 @@ class FacexlibRetinaFace:
             init_detection_model,  # optional extra: vidgpen[facexlib]
         )
 
-        from vidgpen.models import registry
+        from vidgpen.weights import registry
 
         arch, weights_name = _FACEXLIB[name]
         path = Path(registry.resolve(weights_name))

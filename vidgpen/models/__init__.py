@@ -10,22 +10,22 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "GPEN": "vidgpen.models.gpen",
-    "GPENConfig": "vidgpen.models.gpen",
-    "infer_config": "vidgpen.models.loader",
-    "load_gpen": "vidgpen.models.loader",
-    "FaceRestorer": "vidgpen.models.torch_restorer",
-    "Restorer": "vidgpen.models.restorer",
-    "load_restorer": "vidgpen.models.factory",
+    "GPEN": "vidgpen.models.network.gpen",
+    "GPENConfig": "vidgpen.models.network.gpen",
+    "infer_config": "vidgpen.models.network.loader",
+    "load_gpen": "vidgpen.models.network.loader",
+    "FaceRestorer": "vidgpen.models.runtime.torch_restorer",
+    "Restorer": "vidgpen.models.runtime.restorer",
+    "load_restorer": "vidgpen.models.runtime.factory",
 }
 __all__ = ["GPEN", "FaceRestorer", "GPENConfig", "Restorer", "infer_config", "load_gpen", "load_restorer"]
 
 if TYPE_CHECKING:
-    from vidgpen.models.factory import load_restorer
-    from vidgpen.models.gpen import GPEN, GPENConfig
-    from vidgpen.models.loader import infer_config, load_gpen
-    from vidgpen.models.restorer import Restorer
-    from vidgpen.models.torch_restorer import FaceRestorer
+    from vidgpen.models.network.gpen import GPEN, GPENConfig
+    from vidgpen.models.network.loader import infer_config, load_gpen
+    from vidgpen.models.runtime.factory import load_restorer
+    from vidgpen.models.runtime.restorer import Restorer
+    from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
 
 def __getattr__(name: str) -> Any:

@@ -9,19 +9,20 @@ from typing import Any
 
 import numpy as np
 
-from vidgpen.config import RestoreConfig
 from vidgpen.io.backends import open_writer
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.pipeline.stages import FrameWork
+from vidgpen.plan.run_plan import RunPlan
 from vidgpen.stats import StageTimes
 
 
 class Writers:
     """The output writer and the optional side-by-side preview writer, entered together."""
 
-    def __init__(self, info: VideoInfo, output: str, cfg: RestoreConfig, preview: str | Path | None, overwrite: bool,
+    def __init__(self, info: VideoInfo, output: str, plan: RunPlan, preview: str | Path | None, overwrite: bool,
                  copy_streams: bool = True):
-        options = dict(**cfg.encoding, start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
+        cfg = plan.config
+        options = dict(**plan.encoding, start=cfg.start, end=cfg.end, overwrite=overwrite, copy_streams=copy_streams)
         self.output = open_writer(output, info, **options)
         self.preview = None
         if preview is not None:

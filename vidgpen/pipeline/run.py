@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
+import vidgpen.pipeline.stages as stages
 from vidgpen.config import RestoreConfig
 from vidgpen.errors import InputError, OutputError
 from vidgpen.faces.analyze import make_analyzer
@@ -15,15 +15,14 @@ from vidgpen.io.backends import check_backend
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
 from vidgpen.io.writer import check_output
-from vidgpen.models.choice import RestorerSet
-from vidgpen.models.deflicker import TrackedRestore
-from vidgpen.models.device import resolve_device
-from vidgpen.models.memory import keep_freed_memory
-from vidgpen.models.restorer import Restorer
-from vidgpen.pipeline import stages
+from vidgpen.models.runtime.memory import keep_freed_memory
+from vidgpen.models.runtime.restorer import Restorer
+from vidgpen.models.temporal.deflicker import TrackedRestore
 from vidgpen.pipeline.outputs import Encoder, Writers
 from vidgpen.pipeline.report import RunReport
+from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.runner import StageRunner
+from vidgpen.plan.run_plan import RunPlan, make_plan
 
 
 class Pipeline:
@@ -40,8 +39,8 @@ class Pipeline:
     but neither restored nor written, so a segment of a longer run sees its faces'
     tracks and smoothed landmarks at its edges as the continuous run would.
     ``copy_streams=False`` writes the video alone (segments get the audio at the join).
-    ``probed``: the input's VideoInfo from a caller that already probed it and checked
-    the output (the segmented runner), so neither is done again.
+    ``plan``: the run plan of a caller that already probed the input and checked the
+    output (the segmented runner, a Ray worker), so none of it is done again.
     """
 
     def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:
@@ -59,18 +58,19 @@ class Pipeline:
         on_progress: Callable[[int, int], None] | None = None,
         context: tuple[float, float] = (0.0, 0.0),
         copy_streams: bool = True,
-        probed: VideoInfo | None = None,
+        plan: RunPlan | None = None,
     ) -> RunReport:
         """Restore ``input`` into ``output``; see the class docstring for the options."""
         input, output = str(input), str(output)
-        info = probed or check_run(input, output, preview, overwrite, self.config)
+        if plan is None:
+            info = check_run(input, output, preview, overwrite, self.config)
+            plan = make_plan(self.config, info, Path(output).suffix, self.restorer)  # every model found: before any output
+        info, cfg = plan.info, plan.config
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
-        cfg = replace(self.config, device=str(resolve_device(self.config.device)))  # resolved once, handed down
-        restorers = RestorerSet(cfg, self.restorer)  # every model found or downloaded: before any output
-        cfg = replace(cfg, template=restorers.template)  # faces are aligned as the model was trained
+        restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
         tracked = TrackedRestore(cfg.deflicker)
-        analyzer = make_analyzer(cfg)
-        mask = usable_mask(cfg.mask, cfg.device)
+        analyzer = make_analyzer(plan.faces)
+        mask = usable_mask(cfg.mask, plan.device)
         started = time.perf_counter()
 
         def written(frame: Frame) -> bool:  # False for context frames
@@ -80,15 +80,15 @@ class Pipeline:
             open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
                        start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
                        end=cfg.end + context[1] if cfg.end is not None else None) as reader,
-            Writers(info, output, cfg, preview, overwrite, copy_streams) as writers,
+            Writers(info, output, plan, preview, overwrite, copy_streams) as writers,
             StageRunner(cfg.queue_size) as runner,
         ):
             if on_start is not None:
                 on_start(info)  # every input, output, encoder and weights check has passed
             times = runner.times
             decoded, aligned, restored, pasted = (runner.channel() for _ in range(4))
-            align = stages.Aligner(cfg, restorers, times, written)
-            paster = stages.Paster(cfg, mask, times, keep_before=preview is not None)
+            align = stages.Aligner(plan, restorers, times, written)
+            paster = stages.Paster(plan, mask, times, keep_before=preview is not None)
             runner.start("decode", lambda: stages.decode(reader, decoded, times))
             runner.start("analyze", lambda: stages.analyze(decoded, aligned, analyzer, align))
             runner.start("restore", lambda: stages.restore(aligned, restored, restorers, tracked, cfg.batch_size,
@@ -103,7 +103,7 @@ class Pipeline:
             times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
-                            skipped_packets=reader.skipped, models=restorers.names, settings=self.config.to_dict())
+                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict())
 
 
 def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, cfg: RestoreConfig) -> VideoInfo:

@@ -25,7 +25,7 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from vidgpen.config import RestoreConfig
@@ -33,8 +33,10 @@ from vidgpen.errors import ConfigError, InputError
 from vidgpen.io.concat import Part, join_parts
 from vidgpen.io.frames import VideoInfo
 from vidgpen.io.reader import probe
+from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline.report import RunReport
 from vidgpen.pipeline.run import Pipeline, check_run
+from vidgpen.plan.run_plan import make_plan
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +71,24 @@ def parts_folder(output: str | Path) -> Path:
 
 
 def run_resumable(
-    pipeline: Pipeline,
+    config: RestoreConfig,
     input: str | Path,
     output: str | Path,
     segment_seconds: float,
     *,
+    restorer: Restorer | None = None,
     overwrite: bool = False,
     on_start: Callable[[VideoInfo], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
-    """Restore ``input`` into ``output`` segment by segment, reusing finished segments."""
-    cfg = pipeline.config
+    """Restore ``input`` into ``output`` segment by segment, reusing finished segments; the run
+    is planned once and every segment runs that plan over its span."""
+    cfg = config
     input, output = str(input), Path(output)
-    info, segments = _checked_plan(cfg, input, output, overwrite, segment_seconds)
-    folder = _prepared_folder(output, _identity(input, pipeline, segment_seconds))
+    info, segments = _checked_span(cfg, input, output, overwrite, segment_seconds)
+    plan = make_plan(cfg, info, output.suffix, restorer)
+    pipeline = Pipeline(cfg, restorer=restorer)
+    folder = _prepared_folder(output, _identity(input, cfg, segment_seconds))
 
     started = time.perf_counter()
     reports: list[RunReport] = []
@@ -109,9 +115,8 @@ def run_resumable(
             reused += _frame_count(part)
             continue
         end = cfg.end if segment.end is None else segment.end
-        segment_pipeline = Pipeline(replace(cfg, start=segment.start, end=end), restorer=pipeline.restorer)
-        report = segment_pipeline.run(input, part, on_start=start, on_progress=progress,
-                                      context=(CONTEXT_S, CONTEXT_S), copy_streams=False, probed=info)
+        report = pipeline.run(input, part, on_start=start, on_progress=progress, context=(CONTEXT_S, CONTEXT_S),
+                              copy_streams=False, plan=plan.for_span(segment.start, end))
         reports.append(report)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:
@@ -121,7 +126,7 @@ def run_resumable(
     return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
 
 
-def _checked_plan(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
+def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
                   segment_seconds: float) -> tuple[VideoInfo, list[Segment]]:
     """Probe and check once for all segments, then cut the span."""
     if segment_seconds <= 0:
@@ -140,7 +145,7 @@ def _frame_count(part: Path) -> int:
     return video.frame_count or round((video.duration or 0.0) * float(video.fps))
 
 
-def _identity(input: str, pipeline: Pipeline, segment_seconds: float) -> dict:
+def _identity(input: str, config: RestoreConfig, segment_seconds: float) -> dict:
     """What the parts were made from: they are reused only if all of it is unchanged."""
     stat = Path(input).stat()
     return {
@@ -148,7 +153,7 @@ def _identity(input: str, pipeline: Pipeline, segment_seconds: float) -> dict:
         "input": str(Path(input).resolve()),
         "input_size": stat.st_size,
         "input_mtime_ns": stat.st_mtime_ns,
-        "settings": pipeline.config.settings_hash(),
+        "settings": config.settings_hash(),
         "segment_seconds": segment_seconds,
     }
 

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidgpen.config import RestoreConfig
 from vidgpen.faces.align import warp_face
 from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer, TrackedFace
 from vidgpen.faces.blend import paste_faces
 from vidgpen.faces.paste import paste_of, refresh_image
 from vidgpen.io.frames import Frame
-from vidgpen.models.choice import RestorerSet
-from vidgpen.models.deflicker import TrackedRestore
-from vidgpen.models.temporal import FaceKey
+from vidgpen.models.temporal.deflicker import TrackedRestore
+from vidgpen.models.temporal.fusion import FaceKey
+from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.runner import END, Channel
+from vidgpen.plan.run_plan import RunPlan
 from vidgpen.stats import StageTimes
 
 
@@ -30,8 +30,8 @@ class FaceJob:
     """One face of one frame on its way through GPEN."""
 
     face: TrackedFace
-    size: int
-    affine: np.ndarray  # 2×3, frame px → crop px at `size`
+    in_size: int
+    affine: np.ndarray  # 2×3, frame px → crop px at `in_size`
     crop: np.ndarray  # S×S×3 uint8, the aligned unrestored face
     model: str  # the RestorerSet's name of the model it goes through
     restored: np.ndarray | None = None
@@ -64,12 +64,12 @@ def decode(reader: Iterable[Frame], out: Channel, times: StageTimes) -> None:
 class Aligner:
     """The align step: each face cropped to its restorer's size along the template."""
 
-    def __init__(self, config: RestoreConfig, restorers: RestorerSet, times: StageTimes,
+    def __init__(self, plan: RunPlan, restorers: RestorerSet, times: StageTimes,
                  written: Callable[[Frame], bool]) -> None:
-        self._config, self._restorers, self._times, self._written = config, restorers, times, written
+        self._plan, self._restorers, self._times, self._written = plan, restorers, times, written
 
     def __call__(self, item: AnalyzedFrame) -> FrameWork:
-        cfg, written = self._config, self._written(item.frame)
+        cfg, written = self._plan.config, self._written(item.frame)
         # Context before a segment's span primes --deflicker's state as a continuous run has it.
         work = FrameWork(item, prime=not written and cfg.deflicker > 0 and item.frame.time < (cfg.start or 0.0))
         if cfg.strength == 0 or not (written or work.prime):
@@ -77,9 +77,9 @@ class Aligner:
         with self._times.timed("align"):
             for face in item.faces:
                 choice = self._restorers.choose(face)
-                affine = face.affine(choice.size, self._config.template)
-                crop = warp_face(item.frame.image, affine, choice.size)
-                work.jobs.append(FaceJob(face, choice.size, affine, crop, choice.name))
+                affine = face.affine(choice.in_size, self._plan.template)
+                crop = warp_face(item.frame.image, affine, choice.in_size)
+                work.jobs.append(FaceJob(face, choice.in_size, affine, crop, choice.name))
         return work
 
 
@@ -134,20 +134,20 @@ def _restore_batch(batch: list[FrameWork], restorers: RestorerSet, tracked: Trac
 class Paster:
     """The paste step: restored crops blended back into their frame."""
 
-    def __init__(self, config: RestoreConfig, mask: str, times: StageTimes, keep_before: bool) -> None:
-        self._config, self._mask, self._times, self._keep_before = config, mask, times, keep_before
+    def __init__(self, plan: RunPlan, mask: str, times: StageTimes, keep_before: bool) -> None:
+        self._plan, self._mask, self._times, self._keep_before = plan, mask, times, keep_before
 
     def __call__(self, work: FrameWork) -> FrameWork:
         if not work.jobs or work.prime:
             return work
         if self._keep_before:
             work.before = work.frame.image.copy()
-        cfg, frame = self._config, work.frame
+        plan, cfg, frame = self._plan, self._plan.config, work.frame
         with self._times.timed("paste"):
             pastes = [paste_of(job.restored, job.crop, job.affine) for job in work.jobs]
             target = frame.image if frame.deep is None else frame.deep  # a deep frame at its depth
-            changed = paste_faces(target, pastes, strength=cfg.strength, template=cfg.template,
-                                  mask=self._mask, color_match=cfg.color_match, grain=cfg.grain, device=cfg.device)
+            changed = paste_faces(target, pastes, strength=cfg.strength, template=plan.template,
+                                  mask=self._mask, color_match=cfg.color_match, grain=cfg.grain, device=plan.device)
             if frame.deep is not None:
                 refresh_image(frame, changed)
         frame.changed.extend(changed)

@@ -1,8 +1,8 @@
 """Run a GPEN ONNX graph with ONNX Runtime: vidgpen's own exports and third parties'.
 
-The ``gpen-onnx`` kind of :mod:`vidgpen.models.factory`. Same
-:class:`~vidgpen.models.restorer.Restorer` contract and the same uint8 conversions as
-:class:`~vidgpen.models.torch_restorer.FaceRestorer` (shared helpers), so the two differ
+The ``gpen-onnx`` kind of :mod:`vidgpen.models.runtime.factory`. Same
+:class:`~vidgpen.models.runtime.restorer.Restorer` contract and the same uint8 conversions as
+:class:`~vidgpen.models.runtime.torch_restorer.FaceRestorer` (shared helpers), so the two differ
 only by float rounding inside the network. The graph runs in float32 on every provider.
 """
 
@@ -19,8 +19,8 @@ import onnxruntime as ort
 import torch
 
 from vidgpen.errors import ConfigError, WeightsError, first_line
-from vidgpen.models.registry import GPEN_IO, Normalisation
-from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
+from vidgpen.models.runtime.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
+from vidgpen.weights.spec import GPEN_IO, Normalisation
 
 Provider = str | tuple[str, dict[str, str]]
 _CUDA, _CPU = "CUDAExecutionProvider", "CPUExecutionProvider"

@@ -1,4 +1,4 @@
-"""A faster forward pass for :class:`~vidgpen.models.gpen.GPEN`, reading the same parameters.
+"""A faster forward pass for :class:`~vidgpen.models.network.gpen.GPEN`, reading the same parameters.
 
 The reference module mirrors the original code; this one computes the same function with
 less memory traffic, which is what limits GPEN on a CPU (and on a GPU at high resolution):
@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidgpen.models.gpen import GPEN, LEAKY_SLOPE, GPENConfig, ModulatedConv2d, StyledConv, ToRGB
+from vidgpen.models.network.gpen import GPEN, GPENConfig
+from vidgpen.models.network.layers import LEAKY_SLOPE, ModulatedConv2d, StyledConv, ToRGB
 
 _GAIN = math.sqrt(2.0)  # the leaky ReLU's output gain, applied by the layers downstream
 _CL = torch.channels_last
@@ -78,7 +79,7 @@ class FastGPEN(nn.Module):
         """N×3×I×I in [-1, 1] → (the style code ``w``, N×D; the encoder's maps, fine to coarse).
 
         These are what GPEN passes from its encoder to its generator, so per-track temporal
-        fusion (:mod:`vidgpen.models.temporal`) works on them. The maps are channels_last
+        fusion (:mod:`vidgpen.models.temporal.fusion`) works on them. The maps are channels_last
         and carry no √2 gain (``decode`` applies it in the injection).
         """
         model = self.model

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vidgpen.models.restorer import Restorer, TrackedRestorer
-from vidgpen.models.temporal import FaceKey, TemporalFusion
+from vidgpen.models.runtime.restorer import Restorer, TrackedRestorer
+from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion
 
 
 class TrackedRestore:

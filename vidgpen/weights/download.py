@@ -18,15 +18,13 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from vidgpen.errors import WeightsError
-
-if TYPE_CHECKING:
-    from vidgpen.models.registry import ModelSpec
+from vidgpen.weights.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

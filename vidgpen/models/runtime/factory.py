@@ -1,6 +1,6 @@
 """One seam for every restorer: a model's kind picks the runtime that builds it.
 
-A registry name brings its :class:`~vidgpen.models.registry.ModelSpec`; a file gets one
+A registry name brings its :class:`~vidgpen.weights.registry.ModelSpec`; a file gets one
 from its suffix (``.onnx``: ``gpen-onnx``, anything else: ``gpen-torch``), because an
 exported graph and a checkpoint need different runtimes. Adding a kind is one builder
 here plus its runtime module (see the README, *How to add a restorer*). Runtimes are
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidgpen.errors import ConfigError, WeightsError
-from vidgpen.models import registry
-from vidgpen.models.registry import ModelSpec
-from vidgpen.models.restorer import Restorer
+from vidgpen.models.runtime.restorer import Restorer
+from vidgpen.weights import registry
+from vidgpen.weights.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ def load_restorer(
 
 
 def _gpen_torch(spec: ModelSpec, path: Path, options: RunOptions) -> Restorer:
-    from vidgpen.models.torch_restorer import FaceRestorer
+    from vidgpen.models.runtime.torch_restorer import FaceRestorer
 
     return FaceRestorer.load(path, device=options.device, dtype=options.dtype, batch_size=options.batch_size,
                              compile=options.compile)
 
 
 def _gpen_onnx(spec: ModelSpec, path: Path, options: RunOptions) -> Restorer:
-    from vidgpen.models.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
+    from vidgpen.models.runtime.onnx_restorer import OnnxRestorer  # onnxruntime only when asked for
 
     return OnnxRestorer.load(path, device=options.device, dtype=options.dtype, batch_size=options.batch_size,
                              input_name=spec.input_name, output_name=spec.output_name,
@@ -74,7 +74,7 @@ def sides(spec: ModelSpec, path: Path | None) -> tuple[int, int]:
     """(input, output) face side of a model before it is loaded: read from a torch file when there is
     one (cheap: shapes only), else what the spec declares."""
     if path is not None and spec.kind == "gpen-torch":
-        from vidgpen.models.loader import checkpoint_sides
+        from vidgpen.models.network.loader import checkpoint_sides
 
         return checkpoint_sides(path)
     if spec.size is None:
@@ -92,11 +92,11 @@ def describe_layout(spec: ModelSpec, path: Path) -> str:
     """What the file holds, checked against its kind: every key and shape of a checkpoint, the face
     tensors of a graph. Raises :class:`WeightsError` when it is not what the kind needs."""
     if spec.kind == "gpen-torch":
-        from vidgpen.models.loader import inspect_checkpoint
+        from vidgpen.models.network.loader import inspect_checkpoint
 
         return f"GPEN checkpoint, {inspect_checkpoint(path)}"
     if spec.kind == "gpen-onnx":
-        from vidgpen.models.onnx_restorer import OnnxRestorer
+        from vidgpen.models.runtime.onnx_restorer import OnnxRestorer
 
         io = OnnxRestorer(path, ["CPUExecutionProvider"], input_name=spec.input_name, output_name=spec.output_name,
                           size=spec.size).io

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from vidgpen.errors import WeightsError, first_line
-from vidgpen.models.gpen import GPEN, GPENConfig
-from vidgpen.models.registry import resolve_source
+from vidgpen.models.network.gpen import GPEN, GPENConfig
+from vidgpen.weights.registry import resolve_source
 
 StateDict = dict[str, Tensor]
 

@@ -1,9 +1,9 @@
 """What every restorer is to the pipeline, and the helpers all runtimes share.
 
 The pipeline needs only the :class:`Restorer` protocol (``size``, ``out_size`` and
-``restore``), so GPEN in torch (:mod:`vidgpen.models.torch_restorer`), an ONNX session
-(:mod:`vidgpen.models.onnx_restorer`) or a test double can stand in; the factory
-(:mod:`vidgpen.models.factory`) builds the right one from a model's kind. This module
+``restore``), so GPEN in torch (:mod:`vidgpen.models.runtime.torch_restorer`), an ONNX session
+(:mod:`vidgpen.models.runtime.onnx_restorer`) or a test double can stand in; the factory
+(:mod:`vidgpen.models.runtime.factory`) builds the right one from a model's kind. This module
 imports no runtime, so none of them imports another.
 """
 
@@ -18,8 +18,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 import numpy as np
 import torch
 
-from vidgpen.models.registry import GPEN_IO, Normalisation
-from vidgpen.models.temporal import FaceKey, TemporalFusion
+from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion
+from vidgpen.weights.spec import GPEN_IO, Normalisation
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Restorer(Protocol):
 @runtime_checkable
 class TrackedRestorer(Restorer, Protocol):
     """A restorer that also takes each face's track, for ``--deflicker``
-    (see :meth:`~vidgpen.models.torch_restorer.FaceRestorer.restore_tracked`)."""
+    (see :meth:`~vidgpen.models.runtime.torch_restorer.FaceRestorer.restore_tracked`)."""
 
     def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
                         fusion: TemporalFusion | None, precise: bool = False) -> np.ndarray: ...

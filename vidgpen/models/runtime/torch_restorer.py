@@ -1,8 +1,8 @@
 """GPEN in torch: a checkpoint of the official layout on one device and dtype.
 
-The ``gpen-torch`` kind of :mod:`vidgpen.models.factory`. The fast forward
-(:class:`~vidgpen.models.gpen_fast.FastGPEN`) runs on the same weights as the reference
-module; ``torch.compile`` is opt-in (:mod:`vidgpen.models.compiled`).
+The ``gpen-torch`` kind of :mod:`vidgpen.models.runtime.factory`. The fast forward
+(:class:`~vidgpen.models.network.gpen_fast.FastGPEN`) runs on the same weights as the reference
+module; ``torch.compile`` is opt-in (:mod:`vidgpen.models.runtime.compiled`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidgpen.models.device import DeviceLike, DtypeLike, resolve_device, resolve_dtype
-from vidgpen.models.gpen import GPEN
-from vidgpen.models.gpen_fast import FastGPEN
-from vidgpen.models.loader import load_gpen, resolve_source
-from vidgpen.models.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
-from vidgpen.models.temporal import FaceKey, TemporalFusion, track_noise
+from vidgpen.models.network.gpen import GPEN
+from vidgpen.models.network.gpen_fast import FastGPEN
+from vidgpen.models.network.loader import load_gpen, resolve_source
+from vidgpen.models.runtime.device import DeviceLike, DtypeLike, resolve_device, resolve_dtype
+from vidgpen.models.runtime.restorer import faces_to_input, output_to_faces, restore_in_chunks, shared_per_file
+from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion, track_noise
 
 CPU_PER_FACE_FROM = 512
 
@@ -31,7 +31,7 @@ class FaceRestorer:
     The model is moved and cast in place (``nn.Module.to``): the restorer owns it.
     ``fast`` runs :class:`FastGPEN` on the same weights (same outputs to float rounding,
     2–5× faster on CPU); ``fast=False`` runs the reference module. ``compile`` wraps the
-    forward in ``torch.compile`` (CUDA graphs on GPUs; see :mod:`vidgpen.models.compiled`).
+    forward in ``torch.compile`` (CUDA graphs on GPUs; see :mod:`vidgpen.models.runtime.compiled`).
     """
 
     def __init__(
@@ -59,7 +59,7 @@ class FaceRestorer:
         self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
         self._encode, self._decode = self.fast_gpen.encode, self.fast_gpen.decode
         if compile:
-            from vidgpen.models.compiled import CompiledForward  # imports Inductor: only when asked for
+            from vidgpen.models.runtime.compiled import CompiledForward  # imports Inductor: only when asked for
 
             self.forward = CompiledForward(self.forward, self.device, self.batch_size)
             self._encode = CompiledForward(self._encode, self.device, self.batch_size, keep_outputs=True)

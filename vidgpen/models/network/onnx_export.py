@@ -1,6 +1,6 @@
 """Export GPEN to ONNX with a dynamic batch axis, for ONNX Runtime, TensorRT and friends.
 
-The graph is :class:`~vidgpen.models.gpen_fast.FastGPEN`'s batched formulation: one
+The graph is :class:`~vidgpen.models.network.gpen_fast.FastGPEN`'s batched formulation: one
 shared-weight conv per layer with the style as an input scale and the demodulation as an
 output scale. The reference forward cannot have a dynamic batch in ONNX (its grouped conv
 has ``group = batch``, a static attribute), and FastGPEN as it runs in torch does not trace
@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidgpen.errors import ConfigError, OutputError, WeightsError
-from vidgpen.models.gpen import GPEN, LEAKY_SLOPE
-from vidgpen.models.gpen_fast import _GAIN, FastGPEN, _conv, _kernel
-from vidgpen.models.loader import load_gpen, resolve_source
+from vidgpen.models.network.gpen import GPEN
+from vidgpen.models.network.gpen_fast import _GAIN, FastGPEN, _conv, _kernel
+from vidgpen.models.network.layers import LEAKY_SLOPE
+from vidgpen.models.network.loader import load_gpen, resolve_source
 
 DEFAULT_OPSET = 18
 MIN_OPSET = 18  # torch's exporter has no lower implementations

@@ -6,7 +6,7 @@ live in its ``weights/`` folder under the entry's filename (facexlib's own filen
 its models, because facexlib looks them up by filename in a ``model_rootpath``).
 
 A spec's ``sources`` are mirrors of the same bytes, tried in order (see
-:mod:`vidgpen.models.download`). A ``sha256`` is pinned only where its publisher states
+:mod:`vidgpen.weights.download`). A ``sha256`` is pinned only where its publisher states
 it: VisoMaster lists sha256 for its GPEN ONNX exports (``app/processors/models_data.py``,
 checked by its ``integrity_checker.py``). The GPEN authors, ModelScope and FaceFusion
 (CRC32 ``.hash`` files only) publish none, so those files are checked by layout instead.
@@ -15,60 +15,11 @@ checked by its ``integrity_checker.py``). The GPEN authors, ModelScope and FaceF
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from vidgpen.errors import WeightsError
-from vidgpen.models.download import fetch, mismatch, sha256_of
-
-KINDS = ("gpen-torch", "gpen-onnx", "file")  # "file": not a restorer (detectors, parsers)
-
-
-@dataclass(frozen=True)
-class Normalisation:
-    """How uint8 faces map to the network's floats: ``low`` at 0, ``high`` at 255, and back."""
-
-    low: float = -1.0
-    high: float = 1.0
-    bgr: bool = False  # channel order the network takes and returns
-
-
-GPEN_IO = Normalisation()  # RGB in [-1, 1]: what GPEN was trained on
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One downloadable file and, for restorers, how it runs.
-
-    ``size``/``out_size``: the side of the faces it takes and returns (None: read from
-    the file). ``template``: the alignment it was trained with. ``input_name`` and
-    ``output_name``: the ONNX graph's tensors (None: its first). ``file_bytes`` and
-    ``sha256`` are None where no publisher states them.
-    """
-
-    name: str
-    kind: str
-    filename: str
-    sources: tuple[str, ...]
-    description: str
-    licence: str = ""
-    size: int | None = None
-    out_size: int | None = None
-    template: str | None = None
-    normalisation: Normalisation = GPEN_IO
-    input_name: str | None = None
-    output_name: str | None = None
-    file_bytes: int | None = None
-    sha256: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"{self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
-
-    @property
-    def is_restorer(self) -> bool:
-        return self.kind != "file"
-
+from vidgpen.weights.download import fetch, mismatch, sha256_of
+from vidgpen.weights.spec import ModelSpec
 
 _GPEN_HOST = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models"
 # ModelScope moved the GPEN repos from damo/ to iic/; the old API path is kept as the last resort.

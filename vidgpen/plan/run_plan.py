@@ -1,0 +1,82 @@
+"""The run plan: everything a run works out before its first frame, in one frozen value.
+
+``RestoreConfig`` is what the user asked for and stays so; :func:`make_plan` turns it, the
+probed input and this machine into what the run does: the device and dtype GPEN runs in, the
+models and the template they were trained with, the face stage's settings, the output's pixel
+format and what happens to every other stream. restore, inspect, batch, ``--resume``
+segments and Ray workers all take their plan from here, so they cannot drift apart. A plan
+is plain data (picklable): a Ray driver resolves it once and ships it, so a mixed cluster
+runs one dtype and one set of models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from vidgpen.config import RestoreConfig
+from vidgpen.faces.settings import FaceStageSettings
+from vidgpen.io.frames import VideoInfo
+from vidgpen.io.pixfmt import AUTO, auto_pix_fmt
+from vidgpen.io.report import MediaReport, media_report
+from vidgpen.models.runtime.device import resolve_device, resolve_dtype
+from vidgpen.models.runtime.restorer import Restorer
+from vidgpen.plan.choice import ModelPlan, plan_models
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run does. ``config``: the user's settings, untouched; the rest is resolved."""
+
+    config: RestoreConfig
+    device: str  # "cpu", "cuda:0"…: never "auto"
+    dtype: str  # "float32", "bfloat16" or "float16": never "auto"
+    models: ModelPlan
+    faces: FaceStageSettings
+    info: VideoInfo | None = None  # the probed input, once there is one
+    pix_fmt: str | None = None  # the output's pixel format for that input
+    media: MediaReport | None = None  # each input stream and what the output gets of it
+
+    @property
+    def template(self) -> str:
+        """The alignment template of the run's models (the config's only for ``--weights`` files)."""
+        return self.models.template
+
+    def for_span(self, start: float | None, end: float | None) -> RunPlan:
+        """The same plan for one segment of the span (``--resume``, Ray): nothing re-resolved."""
+        return replace(self, config=replace(self.config, start=start, end=end))
+
+    @property
+    def encoding(self) -> dict[str, Any]:
+        """The writer's arguments: the config's, with the pixel format resolved for this input."""
+        return {**self.config.encoding, "pix_fmt": self.pix_fmt or self.config.pix_fmt}
+
+
+def make_plan(config: RestoreConfig, info: VideoInfo | None = None, output_suffix: str = ".mp4",
+              restorer: Restorer | None = None, find_weights: bool = True) -> RunPlan:
+    """The plan of ``config`` on this machine; with the probed ``info`` also the pixel format and
+    what each stream becomes in an ``output_suffix`` file. ``restorer``: an object the caller
+    plugged in instead of a model. Every model is found (downloaded if need be) here, before any
+    output exists, unless ``find_weights`` is False (inspect: templates from the specs alone);
+    nothing is loaded."""
+    device = resolve_device(config.device)
+    dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
+    models = plan_models(config, restorer, find_weights)
+    faces = face_settings(config, str(device), models.template)
+    plan = RunPlan(config, str(device), dtype, models, faces)
+    if info is None:
+        return plan
+    pix_fmt = auto_pix_fmt(config.codec, info) if config.pix_fmt == AUTO else config.pix_fmt
+    media = media_report(info, output_suffix, config.codec, pix_fmt, config.deinterlace)
+    return replace(plan, info=info, pix_fmt=pix_fmt, media=media)
+
+
+def face_settings(config: RestoreConfig, device: str, template: str) -> FaceStageSettings:
+    """The face stage of ``config``, on the resolved ``device``, aligned to the models' ``template``."""
+    selection = config.face_selection()
+    return FaceStageSettings(
+        detector=config.detector, detect_max_side=config.detect_max_side, device=device,
+        detect_every=config.detect_every, lookahead=config.smooth, max_missed=config.max_missed,
+        template=template, min_face=config.min_face,
+        select=selection if isinstance(selection, str) else tuple(selection), register=config.register,
+    )
