@@ -86,7 +86,7 @@ def naive_loop(video: Path, output: Path, weights: Path, config: RestoreConfig, 
     own process, with glibc's allocator defaults (a plain script) or vidgpen's setting.
     """
     restorer = FaceRestorer.load(str(weights), device=config.device, dtype=config.dtype, batch_size=1, fast=fast)
-    restorer.restore(np.zeros((1, restorer.size, restorer.size, 3), np.uint8))  # warm-up, not timed
+    restorer.restore(np.zeros((1, restorer.in_size, restorer.in_size, 3), np.uint8))  # warm-up, not timed
     started = time.perf_counter()
     detector = make_detector(config.detector, max_side=config.detect_max_side)
     analyzer = FaceAnalyzer(detector, detect_every=1, lookahead=0, template=config.template)
@@ -95,8 +95,8 @@ def naive_loop(video: Path, output: Path, weights: Path, config: RestoreConfig, 
             for item in analyzer.push(frame):
                 pastes = []
                 for face in item.faces:
-                    affine = face.affine(restorer.size, config.template)
-                    crop = warp_face(item.frame.image, affine, restorer.size)
+                    affine = face.affine(restorer.in_size, config.template)
+                    crop = warp_face(item.frame.image, affine, restorer.in_size)
                     pastes.append(FacePaste(restorer.restore(crop[None])[0], crop, affine))
                 item.frame.changed.extend(paste_faces(item.frame.image, pastes, template=config.template))
                 writer.write(item.frame)
@@ -146,7 +146,7 @@ def main() -> None:
         config = RestoreConfig(weights=str(weights), batch_size=args.batch_size)
 
         warm = FaceRestorer.load(str(weights), device=config.device, dtype=config.dtype)  # cached for the run
-        warm.restore(np.zeros((args.batch_size, warm.size, warm.size, 3), np.uint8))  # warm-up, not timed
+        warm.restore(np.zeros((args.batch_size, warm.in_size, warm.in_size, 3), np.uint8))  # warm-up, not timed
         report = Pipeline(config).run(video, tmp / "out.mp4")
         gpen = report.stage_seconds.get("restore", 0.0)
         results["pipeline"] = {"wall_s": report.wall_seconds, "frames": report.frames, "faces": report.faces,

@@ -40,7 +40,7 @@ class StillRestorer:
     """Every face becomes the first one ``restorer`` restored: flicker left is the alignment's alone."""
 
     def __init__(self, restorer: Restorer) -> None:
-        self.size, self._restorer, self._face = restorer.size, restorer, None
+        self.in_size, self._restorer, self._face = restorer.in_size, restorer, None
 
     def restore(self, faces: np.ndarray) -> np.ndarray:
         if self._face is None:

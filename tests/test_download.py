@@ -74,7 +74,7 @@ def test_good_file_is_verified_and_renamed_into_place(monkeypatch, server):
               file_bytes=len(server["good"]))
     path = registry.download("gpen-bfr-512")
     assert path.read_bytes() == server["good"] and _folder_listing() == ["GPEN-BFR-512.pth"]
-    assert load_gpen("gpen-bfr-512").size == 32
+    assert load_gpen("gpen-bfr-512").out_size == 32
     assert registry.verify("gpen-bfr-512") == hashlib.sha256(server["good"]).hexdigest()
 
 

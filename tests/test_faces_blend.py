@@ -270,7 +270,8 @@ def _still_face_flicker(crop: np.ndarray, side: int) -> float:
     from face_clips import similarity, smooth_path
     from flicker_measure import flicker, inner_face, to_photo
 
-    from vidgpen.faces.align import TEMPLATES, compose_affine, invert_affine
+    from vidgpen.faces.align import compose_affine, invert_affine
+    from vidgpen.faces.names import TEMPLATES
 
     photo_to_crop = face_affine(TEMPLATES["ffhq"] * side, crop.shape[0])  # an FFHQ photo is FFHQ-aligned
     path = smooth_path(side * 1.2, side, dx=20, dy=8, angle=4, zoom=0.05, period=40)

@@ -75,7 +75,7 @@ def test_faces_do_not_influence_each_other():
 def test_same_input_check_and_attributes():
     model = make_gpen(size=64, in_size=32)
     fast = FastGPEN(model)
-    assert (fast.size, fast.in_size, fast.config) == (64, 32, model.config)
+    assert (fast.out_size, fast.in_size, fast.config) == (64, 32, model.config)
     assert not fast.state_dict().keys() - {f"model.{k}" for k in model.state_dict()}  # no second weight set
     with pytest.raises(ValueError, match="expects N×3×32×32"):
         fast(torch.zeros(1, 3, 64, 64))

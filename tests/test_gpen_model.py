@@ -77,7 +77,7 @@ def test_plain_layout_is_deterministic_without_generator():
 def test_from_config_round_trip_and_bad_sizes():
     cfg = GPENConfig(size=32, style_dim=32, n_mlp=1, channel_multiplier=1, narrow=0.0625, in_size=16)
     model = GPEN.from_config(cfg)
-    assert model.config == cfg and (model.in_size, model.size) == (16, 32)
+    assert model.config == cfg and (model.in_size, model.out_size) == (16, 32)
     for bad in ({"size": 48}, {"size": 32, "in_size": 64}, {"size": 2}):
         with pytest.raises(ValueError):
             GPEN(**bad)

@@ -19,16 +19,16 @@ PACKAGE = REPO / "vidgpen"
 # weights are below both faces and models, so neither stage depends on the other.
 _BASE = {"errors"}
 ALLOWED = {
-    "errors": set(), "stats": set(), "interrupt": _BASE,
+    "errors": set(), "stats": set(), "interrupt": _BASE, "plugins": _BASE,
     "weights": _BASE, "io": _BASE,
     "faces": _BASE | {"io", "weights"},
     "models": _BASE | {"weights"},
     "config": _BASE | {"faces", "io"},  # their option names only (faces.names, io.names)
     "plan": _BASE | {"config", "io", "faces", "models", "weights"},
     "pipeline": _BASE | {"config", "io", "faces", "models", "weights", "plan", "stats"},
-    "api": _BASE | {"config", "io", "models", "plan", "pipeline"},
+    "api": _BASE | {"config", "io", "models", "plan", "pipeline", "plugins"},
     "batch": _BASE | {"config", "io", "api", "plan"},
-    "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt"},
+    "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt", "plugins"},
     "__main__": {"cli"}, "": {"api", "config", "pipeline"},  # "": vidgpen/__init__.py
 }
 

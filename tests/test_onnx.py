@@ -84,7 +84,7 @@ def test_onnx_restorer_matches_face_restorer(exported):
     faces = _faces(5)
     onnx_restorer = OnnxRestorer(exported["onnx"], providers=["CPUExecutionProvider"], batch_size=2)
     assert isinstance(onnx_restorer, Restorer)
-    assert (onnx_restorer.size, onnx_restorer.out_size) == (64, 64)
+    assert (onnx_restorer.in_size, onnx_restorer.out_size) == (64, 64)
     assert onnx_restorer.providers == ["CPUExecutionProvider"]
     assert onnx_restorer.batch_size == 1  # on CPU alone, one face per run (see OnnxRestorer)
     got = onnx_restorer.restore(faces)
@@ -220,7 +220,7 @@ def third_party(exported):
     """A third-party-style graph registered as a gpen-onnx spec with its names and normalisation."""
     path = _third_party_style(exported["onnx"], exported["root"] / "third-party.onnx")
     spec = ModelSpec(name="tiny-third-party", kind="gpen-onnx", filename=path.name, sources=("http://127.0.0.1:9/x",),
-                     description="test", size=64, out_size=64, template="ffhq", input_name="input",
+                     description="test", in_size=64, out_size=64, template="ffhq", input_name="input",
                      output_name="output", normalisation=Normalisation(0.0, 1.0, bgr=True))
     return spec, path
 
@@ -234,7 +234,7 @@ def test_third_party_onnx_restores_as_the_torch_path(exported, third_party, monk
     registry.path_of(spec.name).write_bytes(path.read_bytes())
     restorer = load_restorer(spec.name, device="cpu", batch_size=4)
     assert isinstance(restorer, OnnxRestorer) and (restorer.io.input, restorer.io.output) == ("input", "output")
-    assert restorer.batch_size == 1 and (restorer.size, restorer.out_size) == (64, 64)
+    assert restorer.batch_size == 1 and (restorer.in_size, restorer.out_size) == (64, 64)
 
     faces = _faces(3)
     x = faces_to_input(torch.from_numpy(faces), spec.normalisation).numpy()

@@ -98,7 +98,7 @@ def test_batch_size_does_not_change_the_result(media, tmp_path):
 class _Identity:
     """A user-supplied restorer: returns the crop unchanged (plug-in contract)."""
 
-    size = 96
+    in_size = 96
 
     def __init__(self) -> None:
         self.batches: list[int] = []

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from gpen_checkpoints import make_gpen_checkpoint
 
-from vidgpen.errors import WeightsError
+from vidgpen.errors import ConfigError, WeightsError
 from vidgpen.models.network.loader import load_gpen
+from vidgpen.models.runtime.factory import load_restorer
 from vidgpen.weights import registry
 
 UNREACHABLE = "http://127.0.0.1:9/GPEN-BFR-512.pth"  # discard port: refused at once, no DNS
@@ -51,7 +52,7 @@ def test_entries_cover_gpen_and_facexlib_files():
     for size in (256, 512, 1024, 2048):
         e = registry.entry(f"gpen-bfr-{size}")
         assert all(url.startswith("https://") for url in e.sources) and str(size) in e.filename
-        assert (e.kind, e.size, e.out_size, e.template) == ("gpen-torch", size, size, "gpen")
+        assert (e.kind, e.in_size, e.out_size, e.template) == ("gpen-torch", size, size, "gpen")
     assert registry.entry("retinaface-resnet50").filename == "detection_Resnet50_Final.pth"
     assert registry.entry("retinaface-mobilenet0.25").filename == "detection_mobilenet0.25_Final.pth"
     assert registry.entry("parsenet").filename == "parsing_parsenet.pth"
@@ -65,7 +66,7 @@ def test_checkpoint_placed_in_cache_is_found_by_name():
     make_gpen_checkpoint(path, size=32, wrap="g_ema")
     assert path.parent.parent == registry.cache_dir() and registry.is_cached("gpen-bfr-256")
     assert registry.resolve("gpen-bfr-256", download=False) == path
-    assert load_gpen("gpen-bfr-256").size == 32  # by name, no download attempted
+    assert load_gpen("gpen-bfr-256").out_size == 32  # by name, no download attempted
 
 
 def test_cli_path_prints_the_cache_location(capsys):
@@ -103,7 +104,7 @@ def test_download_verifies_then_renames(monkeypatch, tmp_path):
     assert registry.download("gpen-bfr-512") == target
     assert target.read_bytes() == source.read_bytes()
     assert list(target.parent.iterdir()) == [target]
-    assert load_gpen("gpen-bfr-512").size == 32
+    assert load_gpen("gpen-bfr-512").out_size == 32
 
 
 def test_offline_download_failure_is_one_clear_line(monkeypatch):
@@ -154,8 +155,8 @@ def test_entries_are_data_with_ordered_sources_and_pinned_hashes():
         assert "/iic/" in sources[0] and "/damo/" in sources[-1]
     for size in (256, 512, 1024, 2048):
         onnx = registry.entry(f"gpen-bfr-{size}-onnx")
-        assert (onnx.kind, onnx.size, onnx.out_size, onnx.template) == ("gpen-onnx", size, size, "ffhq")
+        assert (onnx.kind, onnx.in_size, onnx.out_size, onnx.template) == ("gpen-onnx", size, size, "ffhq")
         assert len(onnx.sha256) == 64 and int(onnx.sha256, 16) and len(onnx.sources) == 2
     assert all(e.sha256 is None for e in registry.REGISTRY.values() if "visomaster" not in e.sources[0])
-    with pytest.raises(ValueError, match="unknown kind"):
-        dataclasses.replace(registry.entry("gpen-bfr-256"), kind="codeformer")
+    with pytest.raises(ConfigError, match="a codeformer file, not a face restorer"):  # no kind registered
+        load_restorer(dataclasses.replace(registry.entry("gpen-bfr-256"), kind="codeformer"))

@@ -33,7 +33,7 @@ def model():
 def test_shapes_dtype_range_and_rounding(model):
     restorer = FaceRestorer(model, device="cpu", dtype="float32", batch_size=3)
     assert isinstance(restorer, Restorer)
-    assert (restorer.size, restorer.out_size, restorer.dtype) == (64, 64, torch.float32)
+    assert (restorer.in_size, restorer.out_size, restorer.dtype) == (64, 64, torch.float32)
     faces = _faces(5)
     out = restorer.restore(faces)
     assert out.shape == (5, 64, 64, 3) and out.dtype == np.uint8
@@ -78,7 +78,7 @@ def test_tensor_input_and_bad_input(model):
 
 def test_super_resolution_model_restores_to_its_output_size():
     restorer = FaceRestorer(make_gpen(size=64, in_size=32), device="cpu", dtype="float32")
-    assert (restorer.size, restorer.out_size) == (32, 64)
+    assert (restorer.in_size, restorer.out_size) == (32, 64)
     assert restorer.restore(_faces(2, 32)).shape == (2, 64, 64, 3)
 
 

@@ -36,7 +36,7 @@ class _PowerCut:
     """The real restorer (with track keys, so --deflicker fuses), until the power goes out after ``calls`` batches."""
 
     def __init__(self, restorer: FaceRestorer, calls: int) -> None:
-        self.size, self.out_size, self._restorer, self._left = restorer.size, restorer.out_size, restorer, calls
+        self.in_size, self.out_size, self._restorer, self._left = restorer.in_size, restorer.out_size, restorer, calls
 
     def restore(self, faces: np.ndarray) -> np.ndarray:
         self._tick()

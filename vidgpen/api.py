@@ -12,6 +12,7 @@ from vidgpen.io.frames import VideoInfo
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline import Pipeline, RunReport
 from vidgpen.pipeline.segments import run_resumable
+from vidgpen.plugins import load_plugins
 
 
 def run_restore(
@@ -28,6 +29,7 @@ def run_restore(
 ) -> RunReport:
     """Restore ``input`` into ``output``; with ``resume_segments`` (seconds) in segments that a
     rerun after an interruption reuses (see :mod:`vidgpen.pipeline.segments`)."""
+    load_plugins()  # batch and Ray workers come in here: they register what the driver's plug-ins did
     pipeline = Pipeline(config, restorer=restorer)
     if resume_segments is None:
         return pipeline.run(input, output, overwrite=overwrite, preview=preview, on_start=on_start,
@@ -47,6 +49,7 @@ def restore_video(input: str | Path, output: str | Path, *, preset: str | None =
     ``options`` are RestoreConfig fields (``model``, ``weights``, ``strength``, ...) and
     take precedence over the preset and the config file, as flags do on the command line.
     """
+    load_plugins()  # before the settings are checked: a plug-in may add a detector or a model
     config = build_config(ConfigLayers(preset=preset, config_file=config_file, overrides=options))
     return run_restore(config, input, output, restorer=restorer, overwrite=overwrite, preview=preview,
                        resume_segments=resume_segments)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vidgpen.errors import ConfigError
-from vidgpen.faces.names import DETECTORS, MASKS, TEMPLATES
+from vidgpen.faces.names import MASKS, TEMPLATES, detector_names
 from vidgpen.io.names import DECODERS, DEINTERLACERS, ENCODER_BACKENDS
 
 
@@ -43,8 +43,9 @@ class RestoreConfig:
 
     model: str = "gpen-bfr-2048"  # registry name, or "auto": per track, the GPEN with the smallest output >= auto_factor x face size
     weights: str | None = None  # path to a GPEN checkpoint (official layout) or a .onnx export; wins over model
+    auto_models: str = ""  # with model="auto": comma-separated registry names to choose among (default: gpen-bfr-256,512,1024,2048)
     auto_factor: float = 2.0  # with model="auto": model output side >= this x the face's size on screen
-    detector: str = "retinaface-onnx"  # retinaface-onnx | retinaface | retinaface-mobilenet | dlib
+    detector: str = "retinaface-onnx"  # retinaface-onnx | retinaface | retinaface-mobilenet | dlib | a plug-in's (README, How to add a detector)
     detect_every: int = 1  # run the detector every N frames; tracking fills the frames between
     detect_max_side: int = 1280  # detect on a copy downscaled so its longer side is at most this
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
@@ -88,8 +89,8 @@ class RestoreConfig:
             if getattr(self, key) not in options:
                 raise bad(key, f"{getattr(self, key)!r} is not one of {', '.join(options)}")
 
-        choice("detector", DETECTORS)
-        choice("template", TEMPLATES)
+        choice("detector", detector_names())
+        choice("template", tuple(TEMPLATES))
         choice("mask", MASKS)
         choice("deinterlace", DEINTERLACE)
         choice("dtype", DTYPES)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from vidgpen.errors import VidgpenError
 from vidgpen.interrupt import exit_code, stop_signals
 from vidgpen.models.runtime.memory import keep_freed_memory
+from vidgpen.plugins import load_plugins
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keep_freed_memory()  # before any thread starts, so every thread shares the one tuned heap
     try:
         with stop_signals():
+            load_plugins()  # before any setting is checked: a plug-in may add a detector or a model
             return args._handlers[args.command](args)
     except VidgpenError as exc:
         if args.verbose:

@@ -18,8 +18,10 @@ _S = argparse.SUPPRESS
 # flag → (RestoreConfig field, type, help); shared by `restore` and `batch`.
 RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--model": ("model", str, "registry name (gpen-bfr-2048 default; see `vidgpen models list`) or auto"),
+    "--auto-models": ("auto_models", str, "with --model auto: comma-separated models to choose among "
+                      "(default gpen-bfr-256,gpen-bfr-512,gpen-bfr-1024,gpen-bfr-2048)"),
     "--weights": ("weights", str, "path to a GPEN checkpoint in the official layout, or a .onnx export (wins over --model)"),
-    "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib"),
+    "--detector": ("detector", str, "retinaface-onnx (default) | retinaface | retinaface-mobilenet | dlib | a plug-in's (README)"),
     "--detect-every": ("detect_every", int, "run the detector every N frames, tracking between"),
     "--device": ("device", str, "auto | cpu | cuda | cuda:N"),
     "--dtype": ("dtype", str, "auto | float32 | float16 | bfloat16"),

@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
         js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
         if js:
-            header = {"video": video_json(info), "model_size": size, "template": template}
+            header = {"video": video_json(info), "model_size": size, "template": template, "plan": plan.summary()}
             js.write(json.dumps(header)[:-1] + ', "frames": [\n')
         for items in _analyzed(reader, analyzer):
             for item in items:

@@ -7,6 +7,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
+from vidgpen.errors import ConfigError
 from vidgpen.weights import registry
 
 
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         print(registry.download(args.name, force=args.force))
     elif args.models_command == "export-onnx":
         from vidgpen.models.network.onnx_export import DEFAULT_OPSET, export_onnx  # torch: only when exporting
+        from vidgpen.models.runtime.factory import restorer_kind, spec_of
 
+        spec = spec_of(args.name)
+        if not restorer_kind(spec).exports_onnx:
+            raise ConfigError(f"{args.name}: a {spec.kind} model; export-onnx takes GPEN checkpoints")
         print(export_onnx(args.name, args.output, opset=args.opset or DEFAULT_OPSET))
     else:
         _verify(args.name)
@@ -50,7 +55,7 @@ def _table() -> Table:
     for name, spec in registry.REGISTRY.items():
         path = registry.path_of(name)
         cached = f"yes, {_human(path.stat().st_size)}" if path.is_file() else "no"
-        sides = f"{spec.size}→{spec.out_size}" if spec.size else "-"
+        sides = f"{spec.in_size}→{spec.out_size}" if spec.in_size else "-"
         pinned = "sha256 pinned" if spec.sha256 else "no sha256 published"
         table.add_row(name, spec.kind, sides, spec.template or "-", cached, "\n".join((*spec.sources, pinned)))
     return table

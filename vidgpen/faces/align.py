@@ -10,21 +10,7 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import ConfigError
-
-# Five points (left eye, right eye, nose tip, mouth left, mouth right in the image) as
-# fractions of the crop size S.
-TEMPLATES: dict[str, np.ndarray] = {
-    # What GPEN was trained with (the default).
-    "gpen": np.array(
-        [[0.394611, 0.474383], [0.604356, 0.473223], [0.500150, 0.593670], [0.413984, 0.716461], [0.587678, 0.715501]],
-        dtype=np.float64,
-    ),
-    # FFHQ's tighter alignment.
-    "ffhq": np.array(
-        [[0.376917, 0.468647], [0.622857, 0.469128], [0.501239, 0.613319], [0.393088, 0.725411], [0.611502, 0.724905]],
-        dtype=np.float64,
-    ),
-}
+from vidgpen.faces.names import TEMPLATES
 
 
 def template_points(template: str, size: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from vidgpen.errors import ConfigError, VidgpenError, WeightsError
-from vidgpen.faces.names import DETECTORS
+from vidgpen.faces.names import detector_names, plugged_detector
 
 log = logging.getLogger(__name__)
 
@@ -258,11 +258,13 @@ def make_detector(
     facexlib's RetinaFace is an optional extra (it needs torchvision matching torch): when
     it or its weights are unavailable, warn once and use ``retinaface-onnx`` (or ``dlib``).
     """
-    if name not in DETECTORS:
-        raise ConfigError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
-    if name in _FACEXLIB:
+    if name not in detector_names():
+        raise ConfigError(f"unknown face detector {name!r}; choose one of {', '.join(detector_names())}")
+    if (build := plugged_detector(name)) is not None:
+        inner: Detector = build(device)
+    elif name in _FACEXLIB:
         try:
-            inner: Detector = FacexlibRetinaFace(name, device, score_threshold)
+            inner = FacexlibRetinaFace(name, device, score_threshold)
         except (ImportError, VidgpenError, OSError) as exc:
             try:
                 inner = OnnxRetinaFace(score_threshold)

@@ -22,20 +22,21 @@ class RunReport:
     peak_rss_mb: float  # of the whole process, so of everything it ran before too
     models: dict[str, str]
     settings: dict[str, Any]
+    plan: dict[str, Any]  # what the run worked out (RunPlan.summary)
 
     @classmethod
     def of(cls, input: str, output: str, *, frames: int, faces: int, tracks: int, wall: float,
            stage_seconds: dict[str, float], skipped_packets: int, models: dict[str, str],
-           settings: dict[str, Any]) -> RunReport:
+           settings: dict[str, Any], plan: dict[str, Any]) -> RunReport:
         """The one place a report is made: rounds the wall time, derives fps, reads the peak RSS."""
         return cls(input=input, output=output, frames=frames, faces=faces, tracks=tracks,
                    wall_seconds=round(wall, 3), fps=round(frames / wall, 3) if wall > 0 else 0.0,
                    stage_seconds=stage_seconds, skipped_packets=skipped_packets,
-                   peak_rss_mb=round(peak_rss_mb(), 1), models=models, settings=settings)
+                   peak_rss_mb=round(peak_rss_mb(), 1), models=models, settings=settings, plan=plan)
 
     @classmethod
     def combine(cls, reports: list[RunReport], input: str, output: str, wall: float,
-                settings: dict[str, Any]) -> RunReport:
+                settings: dict[str, Any], plan: dict[str, Any]) -> RunReport:
         """One report for a segmented run: the segments it restored (finished ones cost nothing)."""
         stages: dict[str, float] = {}
         for report in reports:
@@ -51,6 +52,7 @@ class RunReport:
             skipped_packets=sum(r.skipped_packets for r in reports),
             models={k: v for r in reports for k, v in r.models.items()},
             settings=settings,
+            plan=plan,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -37,7 +37,7 @@ class RestorerSet:
         if self._plan.config.deflicker > 0 and not isinstance(restorer, TrackedRestorer):
             log.warning("deflicker: %s restores each frame on its own (it cannot fuse a track's frames); "
                         "its faces are not deflickered", name)
-        return Choice(name, int(restorer.size), int(getattr(restorer, "out_size", restorer.size)))
+        return Choice(name, int(restorer.in_size), int(getattr(restorer, "out_size", restorer.in_size)))
 
     def _load(self, name: str) -> Restorer:
         plan, cfg = self._plan, self._plan.config
@@ -55,8 +55,8 @@ class RestorerSet:
         if name not in self._loaded:
             restorer = self._load(name)
             expected = next(c for c in self._plan.models.candidates if c.name == name)
-            if (restorer.size, restorer.out_size) != (expected.in_size, expected.out_size):
-                raise WeightsError(f"{name}: takes {restorer.size} px faces and returns {restorer.out_size} px, "
+            if (restorer.in_size, restorer.out_size) != (expected.in_size, expected.out_size):
+                raise WeightsError(f"{name}: takes {restorer.in_size} px faces and returns {restorer.out_size} px, "
                                    f"not {expected.in_size} → {expected.out_size} as its entry says")
             self._add(name, restorer)
         return self._loaded[name]

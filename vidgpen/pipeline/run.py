@@ -103,7 +103,7 @@ class Pipeline:
             times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
-                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict())
+                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(), plan=plan.summary())
 
 
 def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, cfg: RestoreConfig) -> VideoInfo:

@@ -123,7 +123,8 @@ def run_resumable(
         on_start(info)
     join_parts(parts, info, output, cfg.start, cfg.end)
     shutil.rmtree(folder, ignore_errors=True)
-    return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict())
+    return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict(),
+                             plan.summary())
 
 
 def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,

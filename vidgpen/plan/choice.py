@@ -63,7 +63,8 @@ def plan_models(config: RestoreConfig, restorer: Restorer | None = None, find_we
         if find_weights:
             registry.resolve_source(name)  # found or downloaded now: before any output
         return ModelPlan({name: spec}, name, (), _template([spec], config.template), config.auto_factor)
-    specs = {name: registry.entry(name) for name in registry.AUTO_MODELS}
+    names = [n.strip() for n in config.auto_models.split(",") if n.strip()] or registry.AUTO_MODELS
+    specs = {name: registry.entry(name) for name in names}
     checked = (_checked(spec) for spec in specs.values()) if find_weights else ()
     candidates = sorted(checked, key=lambda c: (c.out_size, c.in_size))
     return ModelPlan(specs, None, tuple(candidates), _template(specs.values(), config.template), config.auto_factor)

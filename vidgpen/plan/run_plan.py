@@ -11,7 +11,7 @@ runs one dtype and one set of models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from vidgpen.config import RestoreConfig
@@ -41,6 +41,13 @@ class RunPlan:
     def template(self) -> str:
         """The alignment template of the run's models (the config's only for ``--weights`` files)."""
         return self.models.template
+
+    def summary(self) -> dict[str, Any]:
+        """What ``--report`` and ``inspect --json`` record of the plan: the resolved device, dtype,
+        template, models and face stage (restore and inspect show the same for the same flags)."""
+        models = [self.models.fixed] if self.models.fixed else [c.name for c in self.models.candidates]
+        return {"device": self.device, "dtype": self.dtype, "template": self.template, "models": models,
+                "face_stage": asdict(self.faces)}
 
     def for_span(self, start: float | None, end: float | None) -> RunPlan:
         """The same plan for one segment of the span (``--resume``, Ray): nothing re-resolved."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vidgpen.errors import WeightsError
 from vidgpen.weights.download import fetch, mismatch, sha256_of
-from vidgpen.weights.spec import ModelSpec
+from vidgpen.weights.spec import FILE_KIND, ModelSpec
 
 _GPEN_HOST = "https://public-vigen-video.oss-cn-shanghai.aliyuncs.com/robin/models"
 # ModelScope moved the GPEN repos from damo/ to iic/; the old API path is kept as the last resort.
@@ -51,7 +51,7 @@ def _gpen_torch(side: int) -> ModelSpec:
     else:
         sources, filename, host = (f"{_GPEN_HOST}/GPEN-BFR-{side}.pth",), f"GPEN-BFR-{side}.pth", "GPEN authors"
     return ModelSpec(
-        name=f"gpen-bfr-{side}", kind="gpen-torch", filename=filename, sources=sources, size=side, out_size=side,
+        name=f"gpen-bfr-{side}", kind="gpen-torch", filename=filename, sources=sources, in_size=side, out_size=side,
         template="gpen", licence=_GPEN_LICENCE,
         description=f"GPEN blind face restoration, {side}×{side} faces ({host})",
     )
@@ -62,7 +62,7 @@ def _gpen_visomaster(side: int) -> ModelSpec:
     return ModelSpec(
         name=f"gpen-bfr-{side}-onnx", kind="gpen-onnx", filename=f"visomaster-{release}",
         sources=(f"{_VISOMASTER}/v1.0.0/{release}", f"{_VISOMASTER}/v0.1.0/{release}"),
-        size=side, out_size=side, template="ffhq", input_name="input", output_name="output",
+        in_size=side, out_size=side, template="ffhq", input_name="input", output_name="output",
         sha256=_VISOMASTER_SHA256[side], licence=_EXPORT_LICENCE,
         description=f"GPEN-BFR-{side} as ONNX, batch 1 (VisoMaster assets)",
     )
@@ -71,14 +71,14 @@ def _gpen_visomaster(side: int) -> ModelSpec:
 def _gpen_facefusion(side: int) -> ModelSpec:
     return ModelSpec(
         name=f"gpen-bfr-{side}-facefusion", kind="gpen-onnx", filename=f"facefusion-gpen_bfr_{side}.onnx",
-        sources=(f"{_FACEFUSION}/gpen_bfr_{side}.onnx",), size=side, out_size=side, template="ffhq",
+        sources=(f"{_FACEFUSION}/gpen_bfr_{side}.onnx",), in_size=side, out_size=side, template="ffhq",
         input_name="input", licence=_EXPORT_LICENCE,
         description=f"GPEN-BFR-{side} as ONNX (FaceFusion models-3.0.0)",
     )
 
 
 def _facexlib(name: str, release: str, filename: str, description: str) -> ModelSpec:
-    return ModelSpec(name=name, kind="file", filename=filename, sources=(f"{_FACEXLIB}/{release}/{filename}",),
+    return ModelSpec(name=name, kind=FILE_KIND, filename=filename, sources=(f"{_FACEXLIB}/{release}/{filename}",),
                      description=description, licence="facexlib (MIT)")
 
 
@@ -98,6 +98,12 @@ REGISTRY: dict[str, ModelSpec] = {
         _facexlib("parsenet", "v0.2.2", "parsing_parsenet.pth", "facexlib ParseNet face parsing (paste-back masks)"),
     )
 }
+
+
+def register_model(spec: ModelSpec) -> None:
+    """Add (or replace) a known model: a plug-in's weights by name, for ``--model NAME`` and
+    ``--auto-models`` (README, *How to add a restorer*)."""
+    REGISTRY[spec.name] = spec
 
 
 def cache_dir() -> Path:

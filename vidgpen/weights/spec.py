@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("gpen-torch", "gpen-onnx", "file")  # "file": not a restorer (detectors, parsers)
+FILE_KIND = "file"  # a file that is not a restorer (detectors, parsers); restorer kinds: models.runtime.kinds
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ GPEN_IO = Normalisation()  # RGB in [-1, 1]: what GPEN was trained on
 class ModelSpec:
     """One downloadable file and, for restorers, how it runs.
 
-    ``size``/``out_size``: the side of the faces it takes and returns (None: read from
+    ``in_size``/``out_size``: the side of the faces it takes and returns (None: read from
     the file). ``template``: the alignment it was trained with. ``input_name`` and
     ``output_name``: the ONNX graph's tensors (None: its first). ``file_bytes`` and
     ``sha256`` are None where no publisher states them.
@@ -40,7 +40,7 @@ class ModelSpec:
     sources: tuple[str, ...]
     description: str
     licence: str = ""
-    size: int | None = None
+    in_size: int | None = None
     out_size: int | None = None
     template: str | None = None
     normalisation: Normalisation = GPEN_IO
@@ -49,10 +49,6 @@ class ModelSpec:
     file_bytes: int | None = None
     sha256: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"{self.name}: unknown kind {self.kind!r} (known: {', '.join(KINDS)})")
-
     @property
     def is_restorer(self) -> bool:
-        return self.kind != "file"
+        return self.kind != FILE_KIND

@@ -101,7 +101,8 @@ def _log2_exact(value: int, what: str) -> int:
 
 
 class GPEN(nn.Module):
-    """GPEN face restorer: N×3×I×I RGB in [-1, 1] → N×3×S×S RGB (about [-1, 1], not clamped).
+    """GPEN face restorer: N×3×I×I RGB in [-1, 1] → N×3×S×S RGB (about [-1, 1], not clamped);
+    ``in_size`` I and ``out_size`` S (the checkpoints' ``size``).
 
     ``in_size`` < ``size`` gives the super-resolution layout; its top generator levels
     draw Gaussian noise, from ``model(x, generator=g)``'s ``torch.Generator`` when given
@@ -112,7 +113,7 @@ class GPEN(nn.Module):
                  narrow: float = 1.0, in_size: int | None = None) -> None:
         super().__init__()
         self.config = GPENConfig(size, style_dim, n_mlp, channel_multiplier, narrow, in_size)
-        self.size = size
+        self.out_size = size
         self.in_size = self.config.input_size
         log_out = _log2_exact(size, "size")
         log_in = _log2_exact(self.in_size, "in_size")
@@ -144,7 +145,7 @@ class GPEN(nn.Module):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != self.in_size or x.shape[3] != self.in_size:
-            raise ValueError(f"GPEN-{self.size} expects N×3×{self.in_size}×{self.in_size} input, got {tuple(x.shape)}")
+            raise ValueError(f"GPEN-{self.out_size} expects N×3×{self.in_size}×{self.in_size} input, got {tuple(x.shape)}")
         code, features = self.encode(x)
         coarse_to_fine: list[Tensor | None] = [*features[::-1], *([None] * self.n_noise_levels)]
         return self.generator(code, coarse_to_fine, generator)

@@ -61,8 +61,8 @@ class FastGPEN(nn.Module):
         return cls(model)
 
     @property
-    def size(self) -> int:
-        return self.model.size
+    def out_size(self) -> int:
+        return self.model.out_size
 
     @property
     def in_size(self) -> int:
@@ -85,7 +85,7 @@ class FastGPEN(nn.Module):
         model = self.model
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != model.in_size or x.shape[3] != model.in_size:
             raise ValueError(
-                f"GPEN-{model.size} expects N×3×{model.in_size}×{model.in_size} input, got {tuple(x.shape)}"
+                f"GPEN-{model.out_size} expects N×3×{model.in_size}×{model.in_size} input, got {tuple(x.shape)}"
             )
         code, features = self._encode(x.contiguous(memory_format=_CL))
         return self.model.generator.style(code), features

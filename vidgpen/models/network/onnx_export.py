@@ -71,7 +71,7 @@ def export_onnx(
     model = load_gpen(path)
     if model.n_noise_levels:
         raise WeightsError(
-            f"{path}: super-resolution layout (GPEN-{model.size} from {model.in_size}) draws random noise;"
+            f"{path}: super-resolution layout (GPEN-{model.out_size} from {model.in_size}) draws random noise;"
             " ONNX export supports only in_size == size"
         )
     return export_gpen(model, output, batch=batch, opset=opset)
@@ -82,7 +82,7 @@ def export_gpen(
 ) -> Path:
     """Export a loaded GPEN (moved to CPU float32 in place) to a temp file, check it, rename it into place."""
     if model.n_noise_levels:
-        raise ValueError(f"GPEN-{model.size} from {model.in_size} draws random noise and cannot be exported")
+        raise ValueError(f"GPEN-{model.out_size} from {model.in_size} draws random noise and cannot be exported")
     output = _checked_output(output, batch, opset)
     import onnx  # the optional extra; imported late so the rest of vidgpen works without it
 

@@ -46,7 +46,7 @@ class GraphIO:
 
     input: str
     output: str
-    size: int
+    in_size: int
     out_size: int
     fixed_batch: int | None
 
@@ -56,7 +56,7 @@ class OnnxRestorer:
 
     Any GPEN export runs: vidgpen's own (``faces`` → ``restored``, dynamic batch) or a
     third party's, named by ``input_name``/``output_name`` (default: the graph's first),
-    with its own ``normalisation`` and a fixed or dynamic batch. ``size`` is needed only
+    with its own ``normalisation`` and a fixed or dynamic batch. ``in_size`` is needed only
     when the graph leaves the side dynamic.
 
     ``providers`` as ONNX Runtime takes them (names or ``(name, options)``); default:
@@ -75,7 +75,7 @@ class OnnxRestorer:
         input_name: str | None = None,
         output_name: str | None = None,
         normalisation: Normalisation = GPEN_IO,
-        size: int | None = None,
+        in_size: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
@@ -84,7 +84,7 @@ class OnnxRestorer:
             raise WeightsError(f"{self.path}: no such ONNX file")
         chosen = providers_for() if providers is None else list(providers)
         self.session = _shared_session(self.path.resolve(), _hashable(chosen))
-        self.io = graph_io(self.session, self.path, input_name, output_name, size)
+        self.io = graph_io(self.session, self.path, input_name, output_name, in_size)
         self.normalisation = normalisation
         cpu_only = self.session.get_providers() == [_CPU]
         self.batch_size = self.io.fixed_batch or (1 if cpu_only else batch_size)
@@ -104,9 +104,9 @@ class OnnxRestorer:
         return cls(source, providers_for(device), batch_size, **graph)
 
     @property
-    def size(self) -> int:
+    def in_size(self) -> int:
         """Input face side."""
-        return self.io.size
+        return self.io.in_size
 
     @property
     def out_size(self) -> int:
@@ -119,8 +119,8 @@ class OnnxRestorer:
         return self.session.get_providers()
 
     def restore(self, faces: np.ndarray | torch.Tensor, precise: bool = False) -> np.ndarray:
-        """uint8 RGB N×size×size×3 → uint8 RGB N×out×out×3 (``precise``: float32, unrounded)."""
-        return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run, precise)
+        """uint8 RGB N×in×in×3 → uint8 RGB N×out×out×3 (``precise``: float32, unrounded)."""
+        return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size, self._run, precise)
 
     def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
         x = faces_to_input(chunk.cpu(), self.normalisation).contiguous().numpy()
@@ -132,14 +132,14 @@ class OnnxRestorer:
 
 
 def graph_io(
-    session: ort.InferenceSession, path: Path, input_name: str | None, output_name: str | None, size: int | None
+    session: ort.InferenceSession, path: Path, input_name: str | None, output_name: str | None, in_size: int | None
 ) -> GraphIO:
     """The face tensors of a GPEN graph: one float N×3×S×S input (S fixed, or given) and an N×3×S'×S' output."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     inp = _named(inputs, input_name, path, "input")
     out = _named(outputs, output_name, path, "output")
     shape, out_shape = list(inp.shape), list(out.shape)
-    side = shape[2] if len(shape) == 4 and isinstance(shape[2], int) else size
+    side = shape[2] if len(shape) == 4 and isinstance(shape[2], int) else in_size
     if (
         len(inputs) != 1
         or inp.type != "tensor(float)"

@@ -1,6 +1,6 @@
 """What every restorer is to the pipeline, and the helpers all runtimes share.
 
-The pipeline needs only the :class:`Restorer` protocol (``size``, ``out_size`` and
+The pipeline needs only the :class:`Restorer` protocol (``in_size``, ``out_size`` and
 ``restore``), so GPEN in torch (:mod:`vidgpen.models.runtime.torch_restorer`), an ONNX session
 (:mod:`vidgpen.models.runtime.onnx_restorer`) or a test double can stand in; the factory
 (:mod:`vidgpen.models.runtime.factory`) builds the right one from a model's kind. This module
@@ -28,15 +28,15 @@ T = TypeVar("T")
 class Restorer(Protocol):
     """What the pipeline calls.
 
-    ``size``: the side of the aligned faces it takes; ``out_size``: the side it returns
-    (larger than ``size`` for super-resolution models: paste-back scales by
-    ``out_size / size``). ``restore(faces)`` maps uint8 RGB N×size×size×3 to uint8 RGB
+    ``in_size``: the side of the aligned faces it takes; ``out_size``: the side it returns
+    (larger than ``in_size`` for super-resolution models: paste-back scales by
+    ``out_size / in_size``). ``restore(faces)`` maps uint8 RGB N×in_size×in_size×3 to uint8 RGB
     N×out_size×out_size×3. vidgpen's restorers also take ``precise=True``: float32 RGB in
     [0, 255], not rounded, for frames deeper than 8 bits.
     """
 
     @property
-    def size(self) -> int: ...
+    def in_size(self) -> int: ...
 
     @property
     def out_size(self) -> int: ...
@@ -55,21 +55,21 @@ class TrackedRestorer(Restorer, Protocol):
 
 def restore_in_chunks(
     faces: np.ndarray | torch.Tensor,
-    size: int,
+    in_size: int,
     out_size: int,
     batch_size: int,
     run: Callable[[torch.Tensor, bool], torch.Tensor],
     precise: bool = False,
 ) -> np.ndarray:
-    """Check uint8 RGB N×size×size×3 faces and map them through ``run`` ``batch_size`` at a time.
+    """Check uint8 RGB N×in_size×in_size×3 faces and map them through ``run`` ``batch_size`` at a time.
 
     ``run(chunk, precise)`` takes a uint8 chunk (a view of the input, on its device) and
     returns RGB NHWC faces, uint8 or (``precise``) float32 in [0, 255]. Every runtime
     shares this so chunking and validation cannot drift.
     """
     batch = torch.as_tensor(faces)
-    if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (size, size, 3):
-        raise ValueError(f"faces must be uint8 N×{size}×{size}×3, got {batch.dtype} {tuple(batch.shape)}")
+    if batch.dtype != torch.uint8 or batch.ndim != 4 or batch.shape[1:] != (in_size, in_size, 3):
+        raise ValueError(f"faces must be uint8 N×{in_size}×{in_size}×3, got {batch.dtype} {tuple(batch.shape)}")
     out = np.empty((batch.shape[0], out_size, out_size, 3), dtype=np.float32 if precise else np.uint8)
     for start in range(0, batch.shape[0], batch_size):
         chunk = batch[start : start + batch_size]

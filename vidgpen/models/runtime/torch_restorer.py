@@ -56,7 +56,7 @@ class FaceRestorer:
         # kernels at high resolution) but multiplies activation memory: GPEN-512 peaks at
         # 1.1 GB for one face and 3.5 GB for eight, and eight GPEN-2048 faces would not fit
         # in 24 GB. So faces of CPU_PER_FACE_FROM px and up run one at a time there.
-        self.batch_size = 1 if self.device.type == "cpu" and self.size >= CPU_PER_FACE_FROM else batch_size
+        self.batch_size = 1 if self.device.type == "cpu" and self.in_size >= CPU_PER_FACE_FROM else batch_size
         self._encode, self._decode = self.fast_gpen.encode, self.fast_gpen.decode
         if compile:
             from vidgpen.models.runtime.compiled import CompiledForward  # imports Inductor: only when asked for
@@ -87,20 +87,20 @@ class FaceRestorer:
         return cls(model, device=dev, dtype=dt, batch_size=batch_size, fast=fast, compile=compile)
 
     @property
-    def size(self) -> int:
+    def in_size(self) -> int:
         """Input face side."""
         return self.model.in_size
 
     @property
     def out_size(self) -> int:
-        """Output face side (> ``size`` only for super-resolution layouts)."""
-        return self.model.size
+        """Output face side (> ``in_size`` only for super-resolution layouts)."""
+        return self.model.out_size
 
     def restore(self, faces: np.ndarray | torch.Tensor, precise: bool = False) -> np.ndarray:
-        """uint8 RGB N×size×size×3 (array or tensor, any device) → uint8 RGB N×out×out×3
+        """uint8 RGB N×in×in×3 (array or tensor, any device) → uint8 RGB N×out×out×3
         (``precise``: float32 in [0, 255], unrounded)."""
         with torch.inference_mode():
-            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size, self._run, precise)
+            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size, self._run, precise)
 
     def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
                         fusion: TemporalFusion | None, precise: bool = False) -> np.ndarray:
@@ -114,7 +114,7 @@ class FaceRestorer:
             raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
         chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
         with torch.inference_mode():
-            return restore_in_chunks(faces, self.size, self.out_size, self.batch_size,
+            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size,
                                      lambda chunk, exact: self._run_tracked(chunk, next(chunks), fusion, exact),
                                      precise)
 
