@@ -31,8 +31,8 @@ def test_inspect_json_matches_the_schema(clip_path, tmp_path, capsys):
     out = tmp_path / "faces.json"
     assert main(["inspect", str(clip_path), "--json", str(out), "--model-size", "256", "--smooth", "4"]) == 0
     data = json.loads(out.read_text())
-    assert set(data) == {"video", "model_size", "template", "frames"}
-    assert data["model_size"] == 256 and data["template"] == "gpen"
+    assert set(data) == {"video", "model_size", "template", "plan", "frames"}
+    assert data["model_size"] == 256 and data["template"] == "gpen" == data["plan"]["face_stage"]["template"]
     assert data["video"]["width"] == 400 and data["video"]["height"] == 300
     assert [f["index"] for f in data["frames"]] == list(range(N))
     for f in data["frames"]:

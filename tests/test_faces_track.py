@@ -96,7 +96,7 @@ def test_memory_is_bounded_by_the_lookahead(moving_face_clip, detector):
         assert all(len(t.history) + len(t.between) <= 2 * 4 + 2 for t in analyzer._tracks.values())  # past + lookahead
         assert len(analyzer.registrar) <= len(analyzer.tracker.live)
     assert emitted == 2 * len(clip.frames) - 4
-    assert analyzer.timings.frames == 2 * len(clip.frames) and analyzer.timings.detect > 0
+    assert analyzer.frames == 2 * len(clip.frames) and analyzer.times.snapshot()["detect"] > 0
 
 
 def test_selection_and_min_face(detector):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,18 +27,21 @@ def run_restore(
     resume_segments: float | None = None,
     on_start: Callable[[VideoInfo], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunReport:
     """Restore ``input`` into ``output``; with ``resume_segments`` (seconds) in segments that a
-    rerun after an interruption reuses (see :mod:`vidgpen.pipeline.segments`)."""
+    rerun after an interruption reuses (see :mod:`vidgpen.pipeline.segments`). ``cancel``: an
+    event that stops the run at the next frame (:class:`~vidgpen.errors.RunCancelled`), its
+    partial output removed and its finished segments kept."""
     load_plugins()  # batch and Ray workers come in here: they register what the driver's plug-ins did
     pipeline = Pipeline(config, restorer=restorer)
     if resume_segments is None:
         return pipeline.run(input, output, overwrite=overwrite, preview=preview, on_start=on_start,
-                            on_progress=on_progress)
+                            on_progress=on_progress, cancel=cancel)
     if preview is not None:
         raise ConfigError("preview: not available with resumable (segmented) runs")
     return run_resumable(config, input, output, resume_segments, restorer=restorer, overwrite=overwrite,
-                         on_start=on_start, on_progress=on_progress)
+                         on_start=on_start, on_progress=on_progress, cancel=cancel)
 
 
 def restore_video(input: str | Path, output: str | Path, *, preset: str | None = None,

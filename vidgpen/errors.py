@@ -29,6 +29,12 @@ class ConfigError(VidgpenError):
     """A preset, config file or option has an unknown key or a bad value."""
 
 
+class RunCancelled(BaseException):
+    """A run stopped by its caller (a batch that stops, a UI's cancel button) through the ``cancel``
+    event it handed in: not an error of the file, and a BaseException so that retry loops let it
+    through. The run has removed its partial output, as for Ctrl-C."""
+
+
 def first_line(error: BaseException | str, limit: int = 200) -> str:
     """The gist of a library's error for a one-line message.
 

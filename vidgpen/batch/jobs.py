@@ -13,7 +13,7 @@ from typing import Any
 
 from vidgpen.batch.manifest import DONE, FAILED, INTERRUPTED, FileResult, file_sha256
 from vidgpen.config import RestoreConfig
-from vidgpen.errors import ConfigError, VidgpenError, first_line
+from vidgpen.errors import ConfigError, RunCancelled, VidgpenError, first_line
 from vidgpen.io.writer import CONTAINERS
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,6 @@ class Job:
         return FileResult(self.rel_input, self.rel_output, self.size, self.mtime, self.settings, status, **values)
 
 
-class _Cancelled(BaseException):
-    """Raised inside a running local job when the batch stops; not an error of the file.
-
-    A BaseException so that run_job's retry loop lets it through.
-    """
-
-
 def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: threading.Event | None = None) -> FileResult:
     """Restore one file; bad input fails at once, other errors are retried.
 
@@ -50,10 +43,6 @@ def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: thre
     """
     from vidgpen.api import run_restore  # torch and PyAV: only in the process that restores
 
-    def check_cancel(frames: int, faces: int) -> None:
-        if cancel is not None and cancel.is_set():
-            raise _Cancelled
-
     started = time.perf_counter()
     result = job.result(FAILED, worker=f"{socket.gethostname()}:{os.getpid()}")
     while result.attempts <= options.retries:
@@ -61,9 +50,9 @@ def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: thre
         try:
             Path(job.target).parent.mkdir(parents=True, exist_ok=True)
             report = run_restore(config, job.source, job.target, overwrite=True,
-                                 resume_segments=options.resume_segments, on_progress=check_cancel)
+                                 resume_segments=options.resume_segments, cancel=cancel)
             result.sha256 = file_sha256(Path(job.source))
-        except _Cancelled:  # the batch was stopped: not the file's fault, redone by the next run
+        except RunCancelled:  # the batch was stopped: not the file's fault, redone by the next run
             result.status, result.error = INTERRUPTED, f"{job.source}: interrupted before it finished"
             break
         except VidgpenError as exc:

@@ -121,12 +121,12 @@ def _print_summary(args: argparse.Namespace, analyzer: FaceAnalyzer, summary: Fa
     from rich.table import Table
 
     console = Console()
-    t = analyzer.timings
+    t = analyzer.times.snapshot()
     counts = np.array(summary.per_frame or [0])
     console.print(f"[bold]{args.input}[/]")
     console.print(f"{len(summary.per_frame)} frames, {summary.shots} shot(s), {len(summary.tracks)} track(s)")
     console.print(f"faces per frame: mean {counts.mean():.2f}, max {counts.max()}; frames with faces: {int((counts > 0).sum())}")
-    console.print(f"detector {analyzer.detector.name}: detect {t.detect:.2f}s, track {t.track:.2f}s, smooth {t.smooth:.2f}s")
+    console.print(f"detector {analyzer.detector.name}: " + ", ".join(f"{stage} {s:.2f}s" for stage, s in t.items()))
     if summary.tracks:
         table = Table("track", "frames", "first", "last", "detected", "size px (median)")
         for tid, st in sorted(summary.tracks.items()):

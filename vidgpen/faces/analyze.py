@@ -25,6 +25,7 @@ from vidgpen.faces.shots import ShotDetector
 from vidgpen.faces.smooth import LandmarkSmoother
 from vidgpen.faces.track import Track, Tracker
 from vidgpen.io.frames import Frame
+from vidgpen.stats import StageTimes
 
 
 @dataclass
@@ -46,22 +47,6 @@ class AnalyzedFrame:
     frame: Frame
     shot: int
     faces: list[TrackedFace]
-
-
-@dataclass
-class StageTimings:
-    """Seconds spent per stage, for the pipeline's report."""
-
-    detect: float = 0.0
-    track: float = 0.0  # shot detection + assignment
-    smooth: float = 0.0
-    register: float = 0.0
-    frames: int = 0
-    detections: int = 0
-
-    def items(self) -> list[tuple[str, float]]:
-        """(stage, seconds) pairs, as the pipeline's per-stage report takes them."""
-        return [("detect", self.detect), ("track", self.track), ("smooth", self.smooth), ("register", self.register)]
 
 
 @dataclass
@@ -100,6 +85,7 @@ class FaceAnalyzer:
         min_hits: int = 2,
         shot_threshold: float = 0.45,
         register: bool = True,
+        times: StageTimes | None = None,
     ):
         if detect_every < 1 or lookahead < 0 or max_missed < 0:
             raise ConfigError(f"face analysis: detect_every must be ≥ 1, lookahead and max_missed ≥ 0 (got {detect_every}, {lookahead}, {max_missed})")
@@ -120,7 +106,8 @@ class FaceAnalyzer:
         self.tracker = Tracker(max_missed=max_missed)
         self.shots = ShotDetector(shot_threshold)
         self.registrar = CropRegistrar() if register else None
-        self.timings = StageTimings()
+        self.times = times or StageTimes()  # detect, track, register, smooth: the run's own table when given
+        self.frames = self.detections = 0
         self._pending: deque[_Pending] = deque()
         self._tracks: dict[int, Track] = {}  # live, and ended ones still needed by pending frames
         self._seq = 0
@@ -141,16 +128,16 @@ class FaceAnalyzer:
             self._next_detect = seq + self.detect_every
             detections = [d for d in self.detector.detect(frame.image) if d.size >= self.min_face]
             t2 = time.perf_counter()
-            self.timings.detections += len(detections)
+            self.detections += len(detections)
             for track in self.tracker.update(seq, detections):
                 self._tracks[track.id] = track
         else:
             t2 = time.perf_counter()
         self._pending.append(_Pending(seq, frame, self.shots.shot))
         t3 = time.perf_counter()
-        self.timings.detect += t2 - t1
-        self.timings.track += (t1 - t0) + (t3 - t2)
-        self.timings.frames += 1
+        self.times.add("detect", t2 - t1)
+        self.times.add("track", (t1 - t0) + (t3 - t2))  # shot detection + assignment
+        self.frames += 1
         self._register(frame.image, seq, detecting)
         out = []
         while len(self._pending) > self.lookahead:
@@ -171,7 +158,7 @@ class FaceAnalyzer:
             for track_id, points in self.registrar.follow(image, self.shots.shot, seq).items():
                 if track_id in self.tracker.live:
                     self.tracker.live[track_id].between.append((seq, points))
-        self.timings.register += time.perf_counter() - started
+        self.times.add("register", time.perf_counter() - started)
 
     def flush(self) -> list[AnalyzedFrame]:
         if self._pending:
@@ -187,7 +174,7 @@ class FaceAnalyzer:
         faces = [f for track in list(self._tracks.values()) if (f := self._face(track, item.seq)) is not None]
         faces = self._selected(faces)
         self._forget(item.seq + 1)
-        self.timings.smooth += time.perf_counter() - t0
+        self.times.add("smooth", time.perf_counter() - t0)
         return AnalyzedFrame(item.frame, item.shot, faces)
 
     def _face(self, track: Track, seq: int) -> TrackedFace | None:
@@ -243,7 +230,7 @@ class FaceAnalyzer:
                 del self._tracks[tid]
 
 
-def make_analyzer(settings: FaceStageSettings) -> FaceAnalyzer:
+def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None) -> FaceAnalyzer:
     """The face stage as the run plan sets it: restore and inspect both build it here from the
     same plan, so the track ids inspect shows are the ones ``restore --faces`` selects."""
     detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
@@ -256,6 +243,7 @@ def make_analyzer(settings: FaceStageSettings) -> FaceAnalyzer:
         min_face=settings.min_face,
         select=settings.select,
         register=settings.register,
+        times=times,
     )
 
 

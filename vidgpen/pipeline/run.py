@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import vidgpen.pipeline.stages as stages
 from vidgpen.config import RestoreConfig
-from vidgpen.errors import InputError, OutputError
+from vidgpen.errors import InputError, OutputError, RunCancelled
 from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.paste import usable_mask
 from vidgpen.io.backends import check_backend
@@ -23,6 +24,7 @@ from vidgpen.pipeline.report import RunReport
 from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.runner import StageRunner
 from vidgpen.plan.run_plan import RunPlan, make_plan
+from vidgpen.stats import StageTimes
 
 
 class Pipeline:
@@ -39,6 +41,7 @@ class Pipeline:
     but neither restored nor written, so a segment of a longer run sees its faces'
     tracks and smoothed landmarks at its edges as the continuous run would.
     ``copy_streams=False`` writes the video alone (segments get the audio at the join).
+    ``cancel``: an event that stops the run at the next frame with :class:`RunCancelled`.
     ``plan``: the run plan of a caller that already probed the input and checked the
     output (the segmented runner, a Ray worker), so none of it is done again.
     """
@@ -59,6 +62,7 @@ class Pipeline:
         context: tuple[float, float] = (0.0, 0.0),
         copy_streams: bool = True,
         plan: RunPlan | None = None,
+        cancel: threading.Event | None = None,
     ) -> RunReport:
         """Restore ``input`` into ``output``; see the class docstring for the options."""
         input, output = str(input), str(output)
@@ -69,7 +73,8 @@ class Pipeline:
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
         tracked = TrackedRestore(cfg.deflicker)
-        analyzer = make_analyzer(plan.faces)
+        times = StageTimes()  # every stage's seconds, the face stage's too
+        analyzer = make_analyzer(plan.faces, times)
         mask = usable_mask(cfg.mask, plan.device)
         started = time.perf_counter()
 
@@ -81,11 +86,10 @@ class Pipeline:
                        start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
                        end=cfg.end + context[1] if cfg.end is not None else None) as reader,
             Writers(info, output, plan, preview, overwrite, copy_streams) as writers,
-            StageRunner(cfg.queue_size) as runner,
+            StageRunner(cfg.queue_size, times) as runner,
         ):
             if on_start is not None:
                 on_start(info)  # every input, output, encoder and weights check has passed
-            times = runner.times
             decoded, aligned, restored, pasted = (runner.channel() for _ in range(4))
             align = stages.Aligner(plan, restorers, times, written)
             paster = stages.Paster(plan, mask, times, keep_before=preview is not None)
@@ -96,9 +100,9 @@ class Pipeline:
             runner.start("paste", lambda: stages.paste(restored, pasted, paster))
             encode = Encoder(writers, times, written, on_progress)
             for work in runner.results(pasted):
+                if cancel is not None and cancel.is_set():
+                    raise RunCancelled(f"{output}: cancelled")  # leaving the with-blocks drops the partial file
                 encode(work)
-        for stage, seconds in analyzer.timings.items():
-            times.add(stage, seconds)
         if cfg.deflicker > 0:
             times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),

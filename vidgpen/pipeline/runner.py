@@ -58,9 +58,9 @@ class StageRunner:
     is done and raises the first stage error, whichever thread it came from.
     """
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, times: StageTimes | None = None) -> None:
         self.queue_size = queue_size
-        self.times = StageTimes()
+        self.times = times or StageTimes()
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []

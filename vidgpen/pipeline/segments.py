@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ def run_resumable(
     overwrite: bool = False,
     on_start: Callable[[VideoInfo], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunReport:
     """Restore ``input`` into ``output`` segment by segment, reusing finished segments; the run
     is planned once and every segment runs that plan over its span."""
@@ -116,7 +118,7 @@ def run_resumable(
             continue
         end = cfg.end if segment.end is None else segment.end
         report = pipeline.run(input, part, on_start=start, on_progress=progress, context=(CONTEXT_S, CONTEXT_S),
-                              copy_streams=False, plan=plan.for_span(segment.start, end))
+                              copy_streams=False, plan=plan.for_span(segment.start, end), cancel=cancel)
         reports.append(report)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:

@@ -93,22 +93,23 @@ def analyze(source: Channel, out: Channel, analyzer: FaceAnalyzer, align: Aligne
 
 
 def restore(source: Channel, out: Channel, restorers: RestorerSet, tracked: TrackedRestore, batch_size: int,
-            max_frames: int, times: StageTimes) -> None:
-    for batch in _gather(source, batch_size, max_frames):
+            queue_size: int, times: StageTimes) -> None:
+    for batch in _gather(source, batch_size, queue_size):
         _restore_batch(batch, restorers, tracked, times)
         for work in batch:
             out.put(work)
     out.put(END)
 
 
-def _gather(channel: Channel, batch_size: int, max_frames: int) -> Iterator[list[FrameWork]]:
-    """Group consecutive frames until they hold ``batch_size`` faces (bounded by frames)."""
+def _gather(channel: Channel, batch_size: int, queue_size: int) -> Iterator[list[FrameWork]]:
+    """Group consecutive frames until they hold ``batch_size`` faces, or a queue's worth of frames
+    (``queue_size``) without enough faces: a batch never holds more frames than a channel does."""
     pending: list[FrameWork] = []
     faces = 0
     for work in channel:
         pending.append(work)
         faces += len(work.jobs)
-        if faces >= batch_size or len(pending) >= max_frames:
+        if faces >= batch_size or len(pending) >= queue_size:
             yield pending
             pending, faces = [], 0
     if pending:

@@ -120,7 +120,8 @@ class OnnxRestorer:
 
     def restore(self, faces: np.ndarray | torch.Tensor, precise: bool = False) -> np.ndarray:
         """uint8 RGB N×in×in×3 → uint8 RGB N×out×out×3 (``precise``: float32, unrounded)."""
-        return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size, self._run, precise)
+        return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size,
+                                 lambda chunk, start, exact: self._run(chunk, exact), precise)
 
     def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
         x = faces_to_input(chunk.cpu(), self.normalisation).contiguous().numpy()

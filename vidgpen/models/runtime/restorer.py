@@ -58,13 +58,13 @@ def restore_in_chunks(
     in_size: int,
     out_size: int,
     batch_size: int,
-    run: Callable[[torch.Tensor, bool], torch.Tensor],
+    run: Callable[[torch.Tensor, int, bool], torch.Tensor],
     precise: bool = False,
 ) -> np.ndarray:
     """Check uint8 RGB N×in_size×in_size×3 faces and map them through ``run`` ``batch_size`` at a time.
 
-    ``run(chunk, precise)`` takes a uint8 chunk (a view of the input, on its device) and
-    returns RGB NHWC faces, uint8 or (``precise``) float32 in [0, 255]. Every runtime
+    ``run(chunk, start, precise)`` takes a uint8 chunk (a view of the input, on its device)
+    and its first row's index in ``faces`` (to find per-face data such as track keys), and returns RGB NHWC faces, uint8 or (``precise``) float32 in [0, 255]. Every runtime
     shares this so chunking and validation cannot drift.
     """
     batch = torch.as_tensor(faces)
@@ -73,7 +73,7 @@ def restore_in_chunks(
     out = np.empty((batch.shape[0], out_size, out_size, 3), dtype=np.float32 if precise else np.uint8)
     for start in range(0, batch.shape[0], batch_size):
         chunk = batch[start : start + batch_size]
-        out[start : start + len(chunk)] = run(chunk, precise).cpu().numpy()
+        out[start : start + len(chunk)] = run(chunk, start, precise).cpu().numpy()
     return out
 
 

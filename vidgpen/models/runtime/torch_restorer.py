@@ -100,7 +100,8 @@ class FaceRestorer:
         """uint8 RGB N×in×in×3 (array or tensor, any device) → uint8 RGB N×out×out×3
         (``precise``: float32 in [0, 255], unrounded)."""
         with torch.inference_mode():
-            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size, self._run, precise)
+            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size,
+                                     lambda chunk, start, exact: self._run(chunk, exact), precise)
 
     def restore_tracked(self, faces: np.ndarray | torch.Tensor, keys: Sequence[FaceKey],
                         fusion: TemporalFusion | None, precise: bool = False) -> np.ndarray:
@@ -112,11 +113,11 @@ class FaceRestorer:
         """
         if len(keys) != len(faces):
             raise ValueError(f"{len(keys)} track keys for {len(faces)} faces")
-        chunks = iter([keys[i : i + self.batch_size] for i in range(0, len(keys), self.batch_size)])
+        def run(chunk: torch.Tensor, start: int, exact: bool) -> torch.Tensor:
+            return self._run_tracked(chunk, keys[start : start + len(chunk)], fusion, exact)
+
         with torch.inference_mode():
-            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size,
-                                     lambda chunk, exact: self._run_tracked(chunk, next(chunks), fusion, exact),
-                                     precise)
+            return restore_in_chunks(faces, self.in_size, self.out_size, self.batch_size, run, precise)
 
     def _run(self, chunk: torch.Tensor, precise: bool = False) -> torch.Tensor:
         return output_to_faces(self.forward(self._input(chunk)), precise=precise)
