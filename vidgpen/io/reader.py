@@ -18,8 +18,9 @@ import numpy as np
 
 from vidgpen.errors import ConfigError, InputError, first_line
 from vidgpen.io.colour import swscale_matrix, swscale_range
+from vidgpen.io.fields import FRAME_RATE, drain, filter_graph, plan_deinterlace
 from vidgpen.io.frames import Frame, VideoInfo
-from vidgpen.io.names import DECODERS, DEINTERLACERS
+from vidgpen.io.names import DECODERS, DEINTERLACE_RATES, DEINTERLACERS
 from vidgpen.io.probe import open_input, probe
 from vidgpen.io.timing import FrameClock
 
@@ -48,16 +49,20 @@ def open_video(
     start: float | None = None,
     end: float | None = None,
     info: VideoInfo | None = None,
+    rate: str = FRAME_RATE,
 ) -> Reader:
     """Open ``path`` for frame-by-frame reading of the span [start, end) in seconds
     from the start of the video stream. ``info`` is what :func:`probe` already returned
-    for it, so a caller that probed first does not decode the first frame twice."""
+    for it, so a caller that probed first does not decode the first frame twice.
+    ``rate``: with a deinterlacer, "frame" (one frame per frame) or "field" (one per field)."""
     if decoder not in DECODERS:
         raise ConfigError(f"decoder: unknown value {decoder!r} (choose from {', '.join(DECODERS)})")
     if deinterlace is not None and deinterlace not in DEINTERLACERS:
         raise ConfigError(
             f"deinterlace: unknown value {deinterlace!r} (choose from {', '.join(DEINTERLACERS)})"
         )
+    if rate not in DEINTERLACE_RATES:
+        raise ConfigError(f"deinterlace_rate: unknown value {rate!r} (choose from {', '.join(DEINTERLACE_RATES)})")
     if start is not None and start < 0:
         raise ConfigError(f"start: must be >= 0 seconds, got {start}")
     if start is not None and end is not None and end <= start:
@@ -66,7 +71,7 @@ def open_video(
         if deinterlace is not None:
             raise ConfigError("deinterlace: needs decoder 'pyav' (decord cannot deinterlace)")
         return DecordReader(path, start=start, end=end, info=info)
-    return VideoReader(path, deinterlace=deinterlace, start=start, end=end, info=info)
+    return VideoReader(path, deinterlace=deinterlace, start=start, end=end, info=info, rate=rate)
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -83,15 +88,19 @@ def in_span(time: float, start: float | None, end: float | None) -> bool:
 
 
 class _Timeline:
-    """Stamps frames in the decoder's order (see :class:`FrameClock`) and cuts [start, end)."""
+    """Stamps frames in the decoder's order (see :class:`FrameClock`) and cuts [start, end).
 
-    def __init__(self, info: VideoInfo, start: float | None, end: float | None) -> None:
-        self.info = info
+    The clock counts in the source's time base (before any filter); times are read in
+    ``output``'s, the time base the frames come out of the deinterlacer in."""
+
+    def __init__(self, info: VideoInfo, start: float | None, end: float | None,
+                 output: VideoInfo | None = None) -> None:
+        self.info = output or info
         self.start = start or 0.0
         self.end = end
-        self.origin = round(info.start_time / info.time_base)
+        self.origin = round(self.info.start_time / self.info.time_base)
         step = round(1 / (info.fps * info.time_base)) if info.fps else 1
-        self.clock = FrameClock(step, self.origin)
+        self.clock = FrameClock(step, round(info.start_time / info.time_base))
 
     def frames(self, stamped: Iterable[tuple[int, T]]) -> Iterator[tuple[int, float, T]]:
         """(pts, seconds from the stream start, item) for the already stamped frames in the span."""
@@ -103,7 +112,6 @@ class _Timeline:
                 return  # past it
             yield pts, time, item
 
-
 class VideoReader:
     """PyAV reader: threaded decode, optional deinterlace, damaged packets skipped."""
 
@@ -114,12 +122,15 @@ class VideoReader:
         start: float | None = None,
         end: float | None = None,
         info: VideoInfo | None = None,
+        rate: str = FRAME_RATE,
     ) -> None:
-        self.info = info or probe(path)
+        self.source_info = info or probe(path)
+        self.plan = plan_deinterlace(self.source_info, deinterlace, rate)
+        self.info = self.plan.output_info(self.source_info)  # the frames as they come out
         self.skipped = 0  # damaged packets and frames, known once iteration ends
         self._damaged = 0
         self._start, self._end = start, end
-        self._filter = _deinterlacer(self.info, deinterlace)
+        self._filter = filter_graph(self.source_info, self.plan)
         self._container = open_input(path)
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
@@ -139,9 +150,10 @@ class VideoReader:
         self._container.close()
 
     def __iter__(self) -> Iterator[Frame]:
-        timeline = _Timeline(self.info, self._start, self._end)
+        source = self.source_info
+        timeline = _Timeline(source, self._start, self._end, output=self.info)
         if self._start:
-            target = timeline.origin + int(self._start / self.info.time_base)
+            target = round(source.start_time / source.time_base) + int(self._start / source.time_base)
             self._container.seek(target, stream=self._stream, backward=True)
         stamped = ((self._rescaled(picture), picture) for picture in self._pictures(timeline.clock))
         for index, (pts, time, picture) in enumerate(timeline.frames(stamped)):
@@ -157,7 +169,7 @@ class VideoReader:
         return {"image": (deep >> 8).astype(np.uint8), "deep": deep}
 
     def _rescaled(self, picture: av.VideoFrame) -> int:
-        """The frame's pts in the stream's time base (bwdif/yadif may change the time base)."""
+        """The frame's pts in the output's time base (bwdif halves the stream's, decimate sets its own)."""
         pts = picture.pts
         if picture.time_base and picture.time_base != self.info.time_base:
             pts = round(pts * picture.time_base / self.info.time_base)
@@ -167,15 +179,15 @@ class VideoReader:
         """Decoded (and deinterlaced) frames in decoder order, stamped by ``clock`` before
         the filter so it sees increasing pts; damage is counted and skipped."""
         for stamp, frame in clock.stamped((f.pts, f.dts, f) for f in self._decoded()):
-            frame.pts, frame.time_base = stamp, self.info.time_base
+            frame.pts, frame.time_base = stamp, self.source_info.time_base
             if self._filter is None:
                 yield frame
                 continue
             self._filter.push(frame)
-            yield from _drain(self._filter)
+            yield from drain(self._filter)
         if self._filter is not None:
             self._filter.push(None)
-            yield from _drain(self._filter)
+            yield from drain(self._filter)
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         packets = self._container.demux(self._stream)
@@ -203,38 +215,6 @@ class VideoReader:
                 self.info.path, self.skipped,
             )
         clock.report(self.info.path)
-
-
-def _deinterlacer(info: VideoInfo, mode: str | None) -> av.filter.Graph | None:
-    """A bwdif/yadif graph emitting one frame per input frame with its own pts.
-
-    "auto" filters only when the stream says it is interlaced, and then only the frames
-    flagged interlaced; naming a filter forces it on every frame, for captures whose
-    flags are missing or wrong (common with VHS/DV transfers).
-    """
-    if mode is None or (mode == "auto" and not info.interlaced):
-        return None
-    name = "bwdif" if mode == "auto" else mode
-    deint = "interlaced" if mode == "auto" else "all"
-    graph = av.filter.Graph()
-    source = graph.add_buffer(
-        width=info.width, height=info.height, format=av.VideoFormat(info.pix_fmt),
-        time_base=info.time_base,
-    )
-    deinterlace = graph.add(name, f"mode=send_frame:parity=auto:deint={deint}")
-    sink = graph.add("buffersink")
-    source.link_to(deinterlace)
-    deinterlace.link_to(sink)
-    graph.configure()
-    return graph
-
-
-def _drain(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
-    while True:
-        try:
-            yield graph.pull()
-        except (BlockingIOError, EOFError):
-            return
 
 
 class DecordReader:
