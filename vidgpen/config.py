@@ -19,7 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vidgpen.errors import ConfigError
 from vidgpen.faces.names import MASKS, TEMPLATES, detector_names
-from vidgpen.io.names import DECODERS, DEINTERLACERS, ENCODER_BACKENDS
+from vidgpen.io.names import DECODERS, DEINTERLACE_RATES, DEINTERLACERS, ENCODER_BACKENDS
 
 
 def _presets_dir() -> Path:
@@ -64,7 +64,8 @@ class RestoreConfig:
     deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame (0.75: README, Deflicker)
     grain: float = 0.0  # 0..1: put this share of the original's film grain back on restored faces
     decoder: str = "pyav"  # pyav | decord
-    deinterlace: str = "off"  # off | auto (when the stream is flagged interlaced) | bwdif | yadif
+    deinterlace: str = "off"  # off | auto (by the field structure idet measures) | bwdif | yadif | ivtc (inverse telecine)
+    deinterlace_rate: str = "frame"  # frame (one frame per frame) | field (one per field: 50p/59.94p from 50i/60i, ~2x GPEN time)
     codec: str = "libx264"
     crf: int = 18
     encoder_preset: str = "medium"
@@ -93,6 +94,7 @@ class RestoreConfig:
         choice("template", tuple(TEMPLATES))
         choice("mask", MASKS)
         choice("deinterlace", DEINTERLACE)
+        choice("deinterlace_rate", DEINTERLACE_RATES)
         choice("dtype", DTYPES)
         choice("decoder", DECODERS)
         choice("encoder_backend", ENCODER_BACKENDS)

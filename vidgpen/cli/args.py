@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vidgpen.config import DEINTERLACE, ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import OutputError
+from vidgpen.io.names import DEINTERLACE_RATES
 
 _S = argparse.SUPPRESS
 
@@ -57,8 +58,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar = flag.lstrip("-").upper().replace("-", "_")
         parser.add_argument(flag, dest=f"cfg_{dest}", type=kind, default=_S, metavar=metavar, help=text)
     parser.add_argument("--deinterlace", dest="cfg_deinterlace", nargs="?", const="auto", default=_S,
-                        choices=DEINTERLACE, help="deinterlace: auto (frames flagged interlaced; what the bare "
-                        "flag means), bwdif, yadif or off")
+                        choices=DEINTERLACE, help="deinterlace: auto (by the field structure measured with idet: "
+                        "bwdif, inverse telecine or nothing; what the bare flag means), bwdif, yadif, ivtc (inverse "
+                        "telecine to the film rate) or off")
+    parser.add_argument("--deinterlace-rate", dest="cfg_deinterlace_rate", default=_S, choices=DEINTERLACE_RATES,
+                        help="frame: one output frame per interlaced frame; field: one per field, at twice the "
+                        "rate (50p/59.94p, the motion of the tape; about twice GPEN's time)")
     parser.add_argument("--compile", dest="cfg_compile", action=argparse.BooleanOptionalAction, default=_S,
                         help="torch.compile GPEN: CUDA graphs and fused kernels on GPUs, little gain on CPUs; "
                         "the first batch of each size compiles (20-60 s)")

@@ -23,7 +23,7 @@ from vidgpen.pipeline.outputs import Encoder, Writers
 from vidgpen.pipeline.report import RunReport
 from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.runner import StageRunner
-from vidgpen.plan.run_plan import RunPlan, make_plan
+from vidgpen.plan.run_plan import RunPlan, deinterlace_plan, make_plan
 from vidgpen.stats import StageTimes
 
 
@@ -72,7 +72,7 @@ class Pipeline:
         info, cfg = plan.info, plan.config
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
-        tracked = TrackedRestore(cfg.deflicker)
+        tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame)  # the same time span at field rate
         times = StageTimes()  # every stage's seconds, the face stage's too
         analyzer = make_analyzer(plan.faces, times)
         mask = usable_mask(cfg.mask, plan.device)
@@ -83,9 +83,10 @@ class Pipeline:
 
         with (
             open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
+                       rate=cfg.deinterlace_rate,
                        start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
                        end=cfg.end + context[1] if cfg.end is not None else None) as reader,
-            Writers(info, output, plan, preview, overwrite, copy_streams) as writers,
+            Writers(plan.frames_info, output, plan, preview, overwrite, copy_streams) as writers,
             StageRunner(cfg.queue_size, times) as runner,
         ):
             if on_start is not None:
@@ -116,7 +117,7 @@ def check_run(input: str, output: str, preview: str | Path | None, overwrite: bo
     if start is not None and info.duration is not None and start >= info.duration:
         raise InputError(f"{input}: --start {start:g} s is past the end of the video ({info.duration:.2f} s)")
     check_output(input, output, overwrite=overwrite)
-    check_backend(output, info, **cfg.encoding)
+    check_backend(output, deinterlace_plan(cfg, info).output_info(info), **cfg.encoding)
     if preview is not None:
         if Path(preview).resolve() == Path(output).resolve():
             raise OutputError(f"{preview}: the preview must be another file than the output")

@@ -16,6 +16,7 @@ from typing import Any
 
 from vidgpen.config import RestoreConfig
 from vidgpen.faces.settings import FaceStageSettings
+from vidgpen.io.fields import DeinterlacePlan, plan_deinterlace
 from vidgpen.io.frames import VideoInfo
 from vidgpen.io.pixfmt import AUTO, auto_pix_fmt
 from vidgpen.io.report import MediaReport, media_report
@@ -36,6 +37,17 @@ class RunPlan:
     info: VideoInfo | None = None  # the probed input, once there is one
     pix_fmt: str | None = None  # the output's pixel format for that input
     media: MediaReport | None = None  # each input stream and what the output gets of it
+    fields: DeinterlacePlan = DeinterlacePlan()  # deinterlace / inverse telecine, from the measured fields
+
+    @property
+    def frames_info(self) -> VideoInfo | None:
+        """The input as its frames reach the writer: the rate and time base after deinterlacing."""
+        return self.fields.output_info(self.info) if self.info is not None else None
+
+    @property
+    def frames_per_source_frame(self) -> float:
+        """2 at field rate, 4/5 after inverse telecine, else 1: what frame-counted settings scale by."""
+        return float(self.fields.rate)
 
     @property
     def template(self) -> str:
@@ -69,21 +81,37 @@ def make_plan(config: RestoreConfig, info: VideoInfo | None = None, output_suffi
     device = resolve_device(config.device)
     dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
     models = plan_models(config, restorer, find_weights)
-    faces = face_settings(config, str(device), models.template)
-    plan = RunPlan(config, str(device), dtype, models, faces)
+    plan = RunPlan(config, str(device), dtype, models, face_settings(config, str(device), models.template))
     if info is None:
         return plan
     pix_fmt = auto_pix_fmt(config.codec, info) if config.pix_fmt == AUTO else config.pix_fmt
-    media = media_report(info, output_suffix, config.codec, pix_fmt, config.deinterlace)
-    return replace(plan, info=info, pix_fmt=pix_fmt, media=media)
+    media = media_report(info, output_suffix, config.codec, pix_fmt, config.deinterlace, config.deinterlace_rate)
+    fields = deinterlace_plan(config, info)
+    faces = face_settings(config, str(device), models.template, float(fields.rate))
+    return replace(plan, info=info, pix_fmt=pix_fmt, media=media, fields=fields, faces=faces)
 
 
-def face_settings(config: RestoreConfig, device: str, template: str) -> FaceStageSettings:
-    """The face stage of ``config``, on the resolved ``device``, aligned to the models' ``template``."""
+def deinterlace_plan(config: RestoreConfig, info: VideoInfo) -> DeinterlacePlan:
+    """What the reader will do to the fields (idet's measurement is cached per file, so the
+    reader, the encoder check and every ``--resume`` segment share one)."""
+    if config.decoder != "pyav":
+        return DeinterlacePlan()  # open_video refuses decord with a deinterlacer
+    return plan_deinterlace(info, config.deinterlace_filter, config.deinterlace_rate)
+
+
+def face_settings(config: RestoreConfig, device: str, template: str,
+                  frames_per_source_frame: float = 1.0) -> FaceStageSettings:
+    """The face stage of ``config``, on the resolved ``device``, aligned to the models' ``template``.
+
+    ``smooth`` and ``max_missed`` count source frames: deinterlaced at field rate
+    (``frames_per_source_frame`` 2) or inverse-telecined (4/5) they are scaled to span the
+    same time. ``detect_every`` stays in output frames: at field rate faces are detected
+    on every field, so tracking sees the real motion."""
     selection = config.face_selection()
     return FaceStageSettings(
         detector=config.detector, detect_max_side=config.detect_max_side, device=device,
-        detect_every=config.detect_every, lookahead=config.smooth, max_missed=config.max_missed,
+        detect_every=config.detect_every, lookahead=round(config.smooth * frames_per_source_frame),
+        max_missed=round(config.max_missed * frames_per_source_frame),
         template=template, min_face=config.min_face,
         select=selection if isinstance(selection, str) else tuple(selection), register=config.register,
     )

@@ -19,8 +19,9 @@ class TrackedRestore:
     frame by frame and never sees ``prime`` faces.
     """
 
-    def __init__(self, strength: float) -> None:
+    def __init__(self, strength: float, frames_per_source_frame: float = 1.0) -> None:
         self.strength = strength
+        self.frames_per_source_frame = frames_per_source_frame  # see TemporalFusion
         self._fusions: dict[str, TemporalFusion] = {}
 
     def restore(self, model: str, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey],
@@ -43,7 +44,7 @@ class TrackedRestore:
         if self.strength == 0:
             return None
         if model not in self._fusions:
-            self._fusions[model] = TemporalFusion(self.strength)
+            self._fusions[model] = TemporalFusion(self.strength, self.frames_per_source_frame)
         return self._fusions[model]
 
     @property

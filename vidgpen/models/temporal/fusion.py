@@ -127,11 +127,14 @@ class _Track:
 class TemporalFusion:
     """The fusion state of every live track of one model; :meth:`fuse` takes faces in frame order."""
 
-    def __init__(self, strength: float) -> None:
+    def __init__(self, strength: float, frames_per_source_frame: float = 1.0) -> None:
+        """``frames_per_source_frame``: 2 at field rate (50p from 50i), 4/5 after inverse telecine.
+        The steady gain is per source frame: an estimate keeps the same share after the same
+        time, (1 - gain) per source frame, however many frames that time holds."""
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"deflicker strength must be within (0, 1], got {strength}")
         self.strength = strength
-        gain = MIN_GAIN**strength
+        gain = 1.0 - (1.0 - MIN_GAIN**strength) ** (1.0 / frames_per_source_frame)
         self._q = gain * gain / (1.0 - gain)  # the random walk's variance whose steady Kalman gain is `gain`
         self._tracks: dict[int, _Track] = {}
         self.peak_tracks = 0
