@@ -88,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     plan = make_plan(cfg, probe(args.input), args.suffix, find_weights=False)  # restore's plan, without weights
-    analyzer = make_analyzer(plan.faces)
+    analyzer = make_analyzer(plan.faces)  # frame-counted settings scaled as restore scales them
     size, template = args.model_size, plan.template
     summary = FaceSummary()
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter,
-                                                info=plan.info, start=cfg.start, end=cfg.end))
-        info = reader.info
+                                                info=plan.info, start=cfg.start, end=cfg.end,
+                                                rate=cfg.deinterlace_rate))
+        info = reader.info  # the frames restore works on: per field at field rate, the film frames after ivtc
         Console().print(_media_table(args.input, plan.media))
         # The overlay first: when it cannot be written, no JSON was started.
         writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None

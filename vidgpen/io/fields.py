@@ -169,14 +169,14 @@ def plan_deinterlace(info: VideoInfo, mode: str | None, rate: str = FRAME_RATE,
     structure = structure or measure_fields(info.path, info)
     kind, order = structure.kind, structure.order or _flagged_order(info)
     if mode == "ivtc" or (mode == "auto" and kind == "telecined"):
-        return _ivtc(order, f"inverse telecine: {structure.describe()}")
+        return _ivtc(order, f"inverse telecine ({order or 'flagged'} order)")
     if mode == "auto":
         if kind in ("tff", "bff"):
-            return _bwdif("bwdif", kind, "all", rate, f"bwdif on every frame: measured {structure.describe()}")
+            return _bwdif("bwdif", kind, "all", rate, f"bwdif on every frame, {kind} as measured")
         if kind == "undetermined" and info.interlaced:
-            return _bwdif("bwdif", "auto", "interlaced", rate,
-                          f"bwdif on frames flagged interlaced: measured {structure.describe()}")
-        return DeinterlacePlan(why=f"none: measured {structure.describe()}")
+            return _bwdif("bwdif", "auto", "interlaced", rate, "bwdif on the frames flagged interlaced "
+                          "(too little motion to measure)")
+        return DeinterlacePlan(why=f"none ({kind} as measured)")
     return _bwdif(mode, order or "auto", "all", rate, f"{mode} on every frame, {order or 'flagged'} order")
 
 

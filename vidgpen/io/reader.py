@@ -34,7 +34,8 @@ T = TypeVar("T")
 class Reader(Protocol):
     """What the pipeline relies on, whichever back end decodes."""
 
-    info: VideoInfo
+    info: VideoInfo  # the frames as they come out (after deinterlacing)
+    source_info: VideoInfo  # the file's video stream as probed
     skipped: int
 
     def __iter__(self) -> Iterator[Frame]: ...
@@ -232,7 +233,7 @@ class DecordReader:
     ) -> None:
         import decord
 
-        self.info = info or probe(path)
+        self.info = self.source_info = info or probe(path)
         if self.info.rotation:
             # decord 0.6 mis-rotates (4-channel or scrambled pixels) such videos.
             raise InputError(

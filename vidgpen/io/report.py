@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidgpen.io.fields import FIELD_RATE, measure_fields, plan_deinterlace
 from vidgpen.io.frames import StreamInfo, VideoInfo
 from vidgpen.io.pixfmt import AUTO, auto_pix_fmt
 from vidgpen.io.probe import open_input
@@ -39,8 +40,10 @@ def rate_mode(path: str) -> str:
     return "CFR" if not steps or max(steps) - min(steps) <= 1 else "VFR"
 
 
-def media_report(info: VideoInfo, output_suffix: str, codec: str, pix_fmt: str, deinterlace: str) -> MediaReport:
-    """The input ``info`` and what a restore into a ``output_suffix`` file does with it."""
+def media_report(info: VideoInfo, output_suffix: str, codec: str, pix_fmt: str, deinterlace: str,
+                 rate: str = "frame") -> MediaReport:
+    """The input ``info`` and what a restore into a ``output_suffix`` file does with it
+    (``deinterlace``/``rate``: the --deinterlace mode, off included, and --deinterlace-rate)."""
     container = CONTAINERS.get(output_suffix.lower(), "mp4")
     width, height = info.display_size
     frames = f"{info.frame_count} frames" if info.frame_count else "frame count unknown"
@@ -49,8 +52,8 @@ def media_report(info: VideoInfo, output_suffix: str, codec: str, pix_fmt: str, 
         ("container", info.container, container),
         ("video", f"{info.codec} {info.width}x{info.height} {info.pix_fmt} ({info.bit_depth}-bit)",
          f"re-encode → {codec} {target_fmt}"),
-        ("fields", info.field_order, f"deinterlace {_deinterlace(info, deinterlace)}"),
-        ("frames", f"{frames}, {float(info.fps):.3f} fps {rate_mode(info.path)}", "every frame, at its own time"),
+        *_field_rows(info, deinterlace, rate),
+        ("frames", f"{frames}, {float(info.fps):.3f} fps {rate_mode(info.path)}", _frames(info, deinterlace, rate)),
         ("rotation", f"{info.rotation}° (shown {width}x{height})" if info.rotation else "none",
          "kept (display matrix)" if info.rotation else ""),
     ]
@@ -59,12 +62,27 @@ def media_report(info: VideoInfo, output_suffix: str, codec: str, pix_fmt: str, 
     return MediaReport(output_suffix, rows)
 
 
-def _deinterlace(info: VideoInfo, mode: str) -> str:
-    if mode == "off":
-        return "off" + (" (--deinterlace auto or --preset home-video would)" if info.interlaced else "")
-    if mode == "auto":
-        return "bwdif on frames flagged interlaced" if info.interlaced else "auto (nothing flagged interlaced)"
-    return f"{mode} on every frame"
+def _field_rows(info: VideoInfo, deinterlace: str, rate: str) -> list[tuple[str, str, str]]:
+    """The flag, idet's measurement, and the deinterlace plan (measured whatever the mode)."""
+    structure = measure_fields(info.path, info)
+    plan = plan_deinterlace(info, deinterlace, rate, structure)
+    action = f"deinterlace: {plan.why}"
+    if deinterlace == "off" and structure.kind in ("tff", "bff", "telecined"):
+        action += f" (--deinterlace auto: {plan_deinterlace(info, 'auto', rate, structure).why})"
+    return [("fields (flag)", info.field_order, ""), ("fields (measured)", structure.describe(), action)]
+
+
+def _frames(info: VideoInfo, deinterlace: str, rate: str) -> str:
+    """How many frames restore writes, and what that costs in GPEN time."""
+    plan = plan_deinterlace(info, deinterlace, rate)
+    if plan.rate == 2:
+        return (f"one per field: {float(info.fps * 2):.3f} fps, twice the frames, so about twice GPEN's time "
+                "(--deinterlace-rate frame: one per frame)")
+    if plan.rate != 1:
+        return f"the film frames: {float(info.fps * plan.rate):.3f} fps, {plan.rate} of the frames"
+    hint = " (--deinterlace-rate field would give one per field, ~2x GPEN time)" if (
+        rate != FIELD_RATE and plan.filters) else ""
+    return "every frame, at its own time" + hint
 
 
 def _describe(stream: StreamInfo) -> str:
