@@ -3,7 +3,8 @@
 The input is re-opened read-only and demuxed lazily, a step ahead of the video being
 encoded, so the output stays interleaved and memory does not grow with length. Audio
 is re-encoded only when the output container cannot hold its codec, and then from any
-sample format, rate and channel layout (see :mod:`vidgpen.io.routing` for the rules).
+sample format, rate and channel layout; text subtitles go into MP4/MOV as mov_text
+(:mod:`vidgpen.io.subtitles`; see :mod:`vidgpen.io.routing` for the rules).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from vidgpen.errors import OutputError
 from vidgpen.io.frames import VideoInfo
 from vidgpen.io.probe import open_input
 from vidgpen.io.routing import BITRATE_PER_CHANNEL, COPY, DROP, Route, routes, warn
+from vidgpen.io.subtitles import TEXT_SUBTITLES, TimedText, cue_span, retimed
 
 log = logging.getLogger(__name__)
 _LOSSY = {"aac", "libopus", "opus", "libmp3lame"}  # encoders given a bit rate
@@ -33,6 +35,7 @@ class _Route:
     target: av.stream.Stream
     resampler: av.AudioResampler | None = None  # set when re-encoding: to the encoder's format and frame size
     next_pts: int | None = None  # where the decoded sound has reached, for frames the decoder leaves unstamped
+    timed_text: TimedText | None = None  # set when a text subtitle is converted to mov_text
 
 
 class SideStreams:
@@ -55,9 +58,10 @@ class SideStreams:
         container = output.format.name.split(" ")[0]
         try:
             for plan in routes(info.streams, container, output.supported_codecs):
-                warn(info.path, plan, output.format.name)
-                if plan.action != DROP:
-                    self._routes[plan.stream.index] = self._open(plan, info.path)
+                opened = self._open(plan, info.path) if plan.action != DROP else None
+                warn(info.path, plan if opened is not None else Route(plan.stream, DROP), output.format.name)
+                if opened is not None:
+                    self._routes[plan.stream.index] = opened
         except BaseException:
             self.close()  # the writer never got hold of us: release the input here
             raise
@@ -69,10 +73,18 @@ class SideStreams:
         self._packets = self._demux()
         self._pending: av.Packet | None = None
 
-    def _open(self, plan: Route, path: str) -> _Route:
+    def _open(self, plan: Route, path: str) -> _Route | None:
+        """The stream's route; None for a subtitle stream that cannot be converted (left out)."""
         source = self._input.streams[plan.stream.index]
         if plan.action == COPY:
             return _Route(source, self._output.add_stream_from_template(source))
+        if plan.stream.kind == "subtitle":
+            try:
+                timed_text = TimedText(source, self._output)
+            except (av.FFmpegError, ValueError) as exc:
+                log.info("%s: subtitle stream #%d cannot be converted (%s)", path, source.index, exc)
+                return None
+            return _Route(source, timed_text.target, timed_text=timed_text)
         try:
             return self._encoder(source, plan.target)
         except (av.FFmpegError, ValueError) as exc:
@@ -120,6 +132,10 @@ class SideStreams:
             if until is not None and time > until:
                 return
             self._pending = None
+            route = self._routes[packet.stream.index]
+            if route.timed_text is not None or route.source.codec_context.name in TEXT_SUBTITLES:
+                self._write_cue(packet, route)
+                continue
             if self._end is not None and time >= self._end:
                 continue
             if self._trimmed and time < self._shift:
@@ -156,6 +172,18 @@ class SideStreams:
             self._output.mux(packet)
             return
         self._encode(route, packet.decode())
+
+    def _write_cue(self, packet: av.Packet, route: _Route) -> None:
+        """A text subtitle cue, cut to the span (a cue straddling --start or --end keeps its part)."""
+        span = cue_span(packet, self._shift if self._trimmed else float("-inf"), self._end)
+        if span is None:
+            return
+        if route.timed_text is not None:
+            packet = route.timed_text.convert(packet)
+            if packet is None:
+                return
+        packet.stream = route.target
+        self._output.mux(retimed(packet, span, self._shift))
 
     def _encode(self, route: _Route, frames: list[av.AudioFrame]) -> None:
         for frame in frames:

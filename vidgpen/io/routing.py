@@ -2,8 +2,9 @@
 
 One decision serves ``restore`` (which acts on it) and ``inspect`` (which prints it before
 a long run). A stream is copied when the container can hold its codec as it is; audio it
-cannot hold is re-encoded to the container's own codec; subtitles and data (timecode)
-streams it cannot hold are left out. Each non-copy gets one warning naming the stream.
+cannot hold is re-encoded to the container's own codec; text subtitles (SubRip, ASS,
+WebVTT) go into MP4/MOV as mov_text; other subtitles and data (timecode) streams it cannot
+hold are left out. Each stream left out or audio re-encoded gets one warning naming it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import av
 import av.container
 
 from vidgpen.io.frames import StreamInfo
+from vidgpen.io.subtitles import TIMED_TEXT, converts
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class Route:
     def describe(self) -> str:
         if self.action == COPY:
             return f"copy ({self.stream.codec})"
+        if self.action == REENCODE and self.stream.kind == "subtitle":
+            return f"convert {self.stream.codec} → {self.target} (text and timing)"
         if self.action == REENCODE:
             return f"re-encode {self.stream.codec} → {self.target}"
         return f"drop ({self.stream.codec} does not fit)"
@@ -67,6 +71,9 @@ def route(stream: StreamInfo, container_format: str, supported: set[str] | None 
         return Route(stream, COPY, stream.codec)
     if stream.kind == "audio":
         return Route(stream, REENCODE, audio_target(container_format))
+    usable = supported if supported is not None else _probe_muxer(container_format).supported_codecs
+    if stream.kind == "subtitle" and converts(container_format, stream.codec, usable):
+        return Route(stream, REENCODE, TIMED_TEXT)
     return Route(stream, DROP)
 
 
@@ -83,7 +90,10 @@ def warn(path: str, plan: Route, container_format: str) -> None:
     """The one warning for a stream that is not copied as it is (``container_format``:
     the output's name as its muxer gives it)."""
     stream = plan.stream
-    if plan.action == REENCODE:
+    if plan.action == REENCODE and stream.kind == "subtitle":
+        log.info("%s: subtitle stream #%d (%s) goes into the %s file as %s", path, stream.index, stream.codec,
+                 container_format, plan.target)
+    elif plan.action == REENCODE:
         log.warning("%s: audio stream #%d (%s) cannot be stored in a %s file; re-encoding it to %s",
                     path, stream.index, stream.codec, container_format, plan.target)
     elif plan.action == DROP:
