@@ -141,10 +141,14 @@ def packet_digests(path: str | Path, kind: str = "audio") -> list[tuple[Fraction
         ]
 
 
-def with_subtitles(video: Path, out: Path) -> Path:
-    """Remux ``video`` with a two-cue SubRip track (PyAV reads .srt as a subtitle stream)."""
-    srt = out.with_suffix(".srt")
-    srt.write_text("1\n00:00:00,100 --> 00:00:00,200\nHello\n\n2\n00:00:00,300 --> 00:00:00,400\nThere\n")
+TWO_CUES_SRT = "1\n00:00:00,100 --> 00:00:00,200\nHello\n\n2\n00:00:00,300 --> 00:00:00,400\nThere\n"
+
+
+def with_subtitles(video: Path, out: Path, cues: str = TWO_CUES_SRT, suffix: str = ".srt") -> Path:
+    """Remux ``video`` with a subtitle track read from ``cues``, a subtitle file's text
+    (``suffix`` .srt, .ass or .vtt: FFmpeg's demuxer for it reads it as a subtitle stream)."""
+    srt = out.with_suffix(suffix)
+    srt.write_text(cues, encoding="utf-8")
     with av.open(str(video)) as v, av.open(str(srt)) as s, av.open(str(out), "w") as o:
         pairs = [(v, v.streams.video[0]), (s, s.streams.subtitles[0])]
         targets = {id(st): o.add_stream_from_template(st) for _, st in pairs}

@@ -125,16 +125,17 @@ def _combing(frames: list[np.ndarray]) -> float:
 
 
 @pytest.mark.parametrize("name", ["dv-avi", "avchd-mts"])
-def test_home_video_preset_deinterlaces_and_keeps_frame_count_and_timing(corpus, tmp_path, name):
+def test_home_video_preset_deinterlaces_at_field_rate_with_field_timing(corpus, tmp_path, name):
+    """home-video deinterlaces by the measured field order, one frame per field (50p from 50i)."""
     src = corpus["clips"][name]
     out = tmp_path / "progressive.mkv"
     code = _restore(src, out, corpus["weights"], "--preset", "home-video", "--strength", "0", "--codec", "ffv1",
                     "--detect-every", "25")
     assert code == 0
     source, result = decoded_frames(src), decoded_frames(out)
-    assert len(result) == len(source)  # bwdif in send_frame mode: one frame per frame
+    assert len(result) == 2 * len(source)  # bwdif in send_field mode: one frame per field
     times = [float((f.pts - result[0].pts) * f.time_base) for f in result]
-    assert times == pytest.approx([i / float(BY_NAME[name].fps) for i in range(len(source))], abs=2e-3)
+    assert times == pytest.approx([i / float(2 * BY_NAME[name].fps) for i in range(len(result))], abs=2e-3)
     combed = _combing([f.to_ndarray(format="rgb24") for f in source])
     clean = _combing([f.to_ndarray(format="rgb24") for f in result])
     assert clean < combed / 2, (combed, clean)
@@ -170,8 +171,10 @@ def test_ten_bit_source_is_restored_at_ten_bits(corpus, tmp_path):
 
 
 @pytest.mark.parametrize(("name", "suffix", "expected"), [
-    ("dv-avi", ".mp4", ["dvvideo 720x576 yuv420p", "bff", "CFR", "re-encode pcm_s16le → aac", "--preset home-video"]),
-    ("mkv-tracks", ".mp4", ["#1 audio", "copy (aac)", "#2 audio", "copy (ac3)", "#3 subtitle", "drop (subrip"]),
+    ("dv-avi", ".mp4", ["dvvideo 720x576 yuv420p", "bff", "interlaced, bottom field first", "CFR",
+                        "re-encode pcm_s16le → aac", "--deinterlace auto: bwdif on every frame, bff"]),
+    ("mkv-tracks", ".mp4", ["#1 audio", "copy (aac)", "#2 audio", "copy (ac3)", "#3 subtitle",
+                            "convert subrip → mov_text"]),
     ("mkv-tracks", ".mkv", ["copy (aac)", "copy (ac3)", "copy (subrip)"]),
     ("iphone-hevc", ".mp4", ["hevc", "90° (shown 240x320)", "kept (display matrix)", "copy (aac)"]),
     ("prores-10bit", ".mkv", ["yuv422p10le (10-bit)", "copy (pcm_s24le)", "libx264 yuv420p10le",

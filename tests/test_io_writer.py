@@ -244,7 +244,8 @@ def test_frames_without_source_are_converted_from_the_image(clip: Path, tmp_path
             assert np.abs(frame.image.astype(int) - image).mean() < 3
 
 
-def test_subtitles_are_copied_or_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
+def test_subtitles_are_copied_or_converted_to_mov_text(tmp_path: Path, caplog) -> None:
+    """SubRip is copied into MKV; MP4 gets it as mov_text (tests/test_subtitles.py: cues and times)."""
     src = with_subtitles(write_video(tmp_path / "v.mkv", moving_frames(12)), tmp_path / "subbed.mkv")
     assert [s.codec for s in probe(src).streams] == ["subrip"]
     _copy(src, tmp_path / "out.mkv")
@@ -252,8 +253,8 @@ def test_subtitles_are_copied_or_left_out_with_a_warning(tmp_path: Path, caplog)
     assert len(packet_digests(src, "subtitle")) == 2
     with caplog.at_level(logging.WARNING):
         _copy(src, tmp_path / "out.mp4")
-    assert "subtitle stream #1 (subrip) cannot be stored" in caplog.text
-    assert probe(tmp_path / "out.mp4").streams == ()
+    assert "subtitle" not in caplog.text
+    assert [s.codec for s in probe(tmp_path / "out.mp4").streams] == ["mov_text"]
 
 
 def test_a_writer_given_no_frames_leaves_no_file(clip: Path, tmp_path: Path) -> None:

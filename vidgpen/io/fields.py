@@ -36,9 +36,12 @@ WINDOW = 100  # frames measured at each place
 _PLACES = (0.1, 0.5, 0.85)  # where in a long video, as shares of its duration
 # Shares of the sampled frames: a 3:2 cadence repeats a field in 2 of 5 frames (40%);
 # telecined is called from 12% (a cadence broken by edits, fades and still scenes still
-# clears it), interlaced when combed frames are at least 20% and twice the progressive ones.
+# clears it), interlaced when combed frames are at least 20% and three times the progressive
+# ones (white pixel noise on progressive frames reads as combing on some: 4 BFF to 2
+# progressive on tests/media.py's moving_frames; woven clips give no progressive frame).
 TELECINE_SHARE = 0.12
 INTERLACED_SHARE = 0.2
+COMBED_OVER_PROGRESSIVE = 3
 FIELD_RATE, FRAME_RATE = "field", "frame"
 _IVTC_CYCLE = 5  # decimate: one frame dropped in every five (3:2 pulldown)
 
@@ -61,7 +64,7 @@ class FieldStructure:
         combed = self.tff + self.bff
         if self.repeated >= TELECINE_SHARE * self.frames:
             return "telecined"
-        if combed >= INTERLACED_SHARE * self.frames and combed >= 2 * self.progressive:
+        if combed >= INTERLACED_SHARE * self.frames and combed >= COMBED_OVER_PROGRESSIVE * self.progressive:
             return "tff" if self.tff >= self.bff else "bff"
         if self.progressive >= INTERLACED_SHARE * self.frames or combed == 0:
             return "progressive"
