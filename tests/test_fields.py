@@ -15,11 +15,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from field_clips import NTSC, line_doubled, pictures, psnr, telecine, weave, write
 from gpen_checkpoints import make_gpen_checkpoint
-from media import decoded_frames, frame_times
+from media import decoded_frames, frame_times, write_video
 
 from vidgpen.cli import main
 from vidgpen.config import RestoreConfig
@@ -129,3 +130,32 @@ def _steady_gain(q: float) -> float:
     """The Kalman gain a random walk of variance ``q`` seen with unit noise settles at."""
     prior = (q + (q * q + 4 * q) ** 0.5) / 2
     return prior / (prior + 1)
+
+
+def test_field_rate_keeps_audio_and_works_with_span_preview_resume_and_the_ffmpeg_backend(clips, tmp_path,
+                                                                                           monkeypatch):
+    """A 50i tape with sound, restored at field rate over [0.2, 0.7) s: 25 frames 20 ms apart
+    from 0, the sound cut to the span; the preview has the same frames; --resume (segments
+    of 0.2 s, joined on field frames) and the ffmpeg backend give the same pictures."""
+    src = write_video(tmp_path / "tape.mkv", weave(clips["fields"], "tff"), fps=25, audio="aac", codec="ffv1")
+    span = ["--start", "0.2", "--end", "0.7", "--deinterlace", "auto", "--deinterlace-rate", "field"]
+    out, preview = tmp_path / "out.mkv", tmp_path / "preview.mkv"
+    assert _restore(clips, src, out, *span, "--preview", str(preview)) == 0
+    expected = [i / 50 for i in range(25)]
+    assert [float(t) for t in frame_times(out)] == pytest.approx(expected, abs=1e-3)
+    assert [float(t) for t in frame_times(preview)] == pytest.approx(expected, abs=1e-3)
+    with av.open(str(out)) as container:
+        sound = sum(frame.samples for frame in container.decode(audio=0)) / container.streams.audio[0].rate
+    assert sound == pytest.approx(0.5, abs=0.05)
+    pictures_out = [f.to_ndarray(format="rgb24") for f in decoded_frames(out)]
+    truth = clips["fields"][10:35]  # fields 10..34: 0.2 s to 0.68 s
+    assert np.mean([psnr(a, b) for a, b in zip(pictures_out, truth)]) >= 30
+    resumed = tmp_path / "resumed.mkv"
+    assert _restore(clips, src, resumed, *span, "--resume", "0.2") == 0
+    monkeypatch.setenv("VIDGPEN_FFMPEG", imageio_ffmpeg.get_ffmpeg_exe())
+    piped = tmp_path / "ffmpeg.mkv"
+    assert _restore(clips, src, piped, *span, "--encoder-backend", "ffmpeg") == 0
+    for other in (resumed, piped):
+        assert frame_times(other) == frame_times(out)
+        assert all(np.array_equal(a.to_ndarray(format="rgb24"), b)
+                   for a, b in zip(decoded_frames(other), pictures_out, strict=True))
