@@ -111,17 +111,26 @@ def _measured(path: str, size: int, mtime_ns: int, info: VideoInfo) -> FieldStru
 
 def _idet_window(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                  info: VideoInfo) -> Counter:
-    """idet's multi-frame verdict and repeated-field call for each of the next WINDOW frames."""
+    """idet's multi-frame verdict and repeated-field call for each of the next WINDOW frames
+    (a frame the graph cannot take, say after a change of size, ends the window)."""
     graph, counts = _chain(info, (("idet", ""),)), Counter()
-    for decoded, frame in enumerate(_frames(container, stream)):
-        frame.pts = decoded  # idet needs increasing pts only
-        graph.push(frame)
-        if decoded + 1 >= WINDOW:
-            break
-    graph.push(None)
-    for out in drain(graph):
-        counts[out.metadata.get("lavfi.idet.multiple.current_frame", "undetermined")] += 1
-        counts[out.metadata.get("lavfi.idet.repeated.current_frame", "neither")] += 1
+
+    def tally() -> None:  # drained as it goes: at most a frame or two held
+        for out in drain(graph):
+            counts[out.metadata.get("lavfi.idet.multiple.current_frame", "undetermined")] += 1
+            counts[out.metadata.get("lavfi.idet.repeated.current_frame", "neither")] += 1
+
+    try:
+        for decoded, frame in enumerate(_frames(container, stream)):
+            frame.pts = decoded  # idet needs increasing pts only
+            graph.push(frame)
+            tally()
+            if decoded + 1 >= WINDOW:
+                break
+        graph.push(None)
+    except (av.FFmpegError, ValueError):
+        pass
+    tally()
     return counts
 
 
