@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter,
                                                 info=plan.info, start=cfg.start, end=cfg.end,
-                                                rate=cfg.deinterlace_rate))
+                                                rate=cfg.deinterlace_rate, fields=plan.fields))
         info = reader.info  # the frames restore works on: per field at field rate, the film frames after ivtc
         Console().print(_media_table(args.input, plan.media))
         # The overlay first: when it cannot be written, no JSON was started.

@@ -18,7 +18,7 @@ import numpy as np
 
 from vidgpen.errors import ConfigError, InputError, first_line
 from vidgpen.io.colour import swscale_matrix, swscale_range
-from vidgpen.io.fields import FRAME_RATE, drain, filter_graph, plan_deinterlace
+from vidgpen.io.fields import FRAME_RATE, DeinterlacePlan, drain, filter_graph, plan_deinterlace
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.names import DECODERS, DEINTERLACE_RATES, DEINTERLACERS
 from vidgpen.io.probe import open_input, probe
@@ -51,11 +51,13 @@ def open_video(
     end: float | None = None,
     info: VideoInfo | None = None,
     rate: str = FRAME_RATE,
+    fields: DeinterlacePlan | None = None,
 ) -> Reader:
     """Open ``path`` for frame-by-frame reading of the span [start, end) in seconds
     from the start of the video stream. ``info`` is what :func:`probe` already returned
     for it, so a caller that probed first does not decode the first frame twice.
-    ``rate``: with a deinterlacer, "frame" (one frame per frame) or "field" (one per field)."""
+    ``rate``: with a deinterlacer, "frame" (one frame per frame) or "field" (one per field).
+    ``fields``: the run plan's deinterlace plan for these settings, so it is not worked out again."""
     if decoder not in DECODERS:
         raise ConfigError(f"decoder: unknown value {decoder!r} (choose from {', '.join(DECODERS)})")
     if deinterlace is not None and deinterlace not in DEINTERLACERS:
@@ -72,7 +74,7 @@ def open_video(
         if deinterlace is not None:
             raise ConfigError("deinterlace: needs decoder 'pyav' (decord cannot deinterlace)")
         return DecordReader(path, start=start, end=end, info=info)
-    return VideoReader(path, deinterlace=deinterlace, start=start, end=end, info=info, rate=rate)
+    return VideoReader(path, deinterlace=deinterlace, start=start, end=end, info=info, rate=rate, fields=fields)
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -124,9 +126,10 @@ class VideoReader:
         end: float | None = None,
         info: VideoInfo | None = None,
         rate: str = FRAME_RATE,
+        fields: DeinterlacePlan | None = None,
     ) -> None:
         self.source_info = info or probe(path)
-        self.plan = plan_deinterlace(self.source_info, deinterlace, rate)
+        self.plan = fields or plan_deinterlace(self.source_info, deinterlace, rate)
         self.info = self.plan.output_info(self.source_info)  # the frames as they come out
         self.skipped = 0  # damaged packets and frames, known once iteration ends
         self._damaged = 0

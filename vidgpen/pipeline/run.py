@@ -83,7 +83,7 @@ class Pipeline:
 
         with (
             open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=info,
-                       rate=cfg.deinterlace_rate,
+                       rate=cfg.deinterlace_rate, fields=plan.fields,
                        start=max(0.0, cfg.start - context[0]) if cfg.start and context[0] else cfg.start,
                        end=cfg.end + context[1] if cfg.end is not None else None) as reader,
             Writers(plan.frames_info, output, plan, preview, overwrite, copy_streams) as writers,
