@@ -86,13 +86,15 @@ def test_first_frame_of_a_new_shot_is_the_per_frame_result(restorer):
 
 def test_at_field_rate_the_fusion_steadies_faces_over_the_same_time(restorer):
     """50p from 50i: twice the faces for the same time, fused with the per-field gain. A
-    frame-rate run and a field-rate one over the same 0.48 s of grainy faces: the field-rate
+    frame-rate run and a field-rate one over the same 0.32 s of grainy faces: the field-rate
     output flickers less per frame step than per-frame restoring does, and no more per
     second of video than the frame-rate output does."""
-    crops = _grainy_crops("ffhq_00003.png", 24, seed=3)
-    frame_rate = restorer.restore_tracked(crops[::2], _keys(1, 0, range(12)), TemporalFusion(DEFAULT))
-    field_rate = restorer.restore_tracked(crops, _keys(1, 0, range(24)), TemporalFusion(DEFAULT, 2.0))
-    per_field = restorer.restore_tracked(crops, _keys(1, 0, range(24)), None)
+    crops = _grainy_crops("ffhq_00003.png", 16, seed=3)
+    frame_rate = restorer.restore_tracked(crops[::2], _keys(1, 0, range(8)), TemporalFusion(DEFAULT))
+    field_rate = restorer.restore_tracked(crops, _keys(1, 0, range(16)), TemporalFusion(DEFAULT, 2.0))
+    per_field = restorer.restore_tracked(crops, _keys(1, 0, range(16)), None)
+    print(f"flicker: per field {_flicker(per_field):.2f}, fused at field rate {_flicker(field_rate):.2f} "
+          f"(every 2nd: {_flicker(field_rate[::2]):.2f}), fused at frame rate {_flicker(frame_rate):.2f}")
     assert _flicker(field_rate) <= 0.5 * _flicker(per_field)
     assert _flicker(field_rate[::2]) <= _flicker(frame_rate)
 
