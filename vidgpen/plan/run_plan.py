@@ -56,10 +56,11 @@ class RunPlan:
 
     def summary(self) -> dict[str, Any]:
         """What ``--report`` and ``inspect --json`` record of the plan: the resolved device, dtype,
-        template, models and face stage (restore and inspect show the same for the same flags)."""
+        template, models, deinterlacing and face stage (restore and inspect show the same for the
+        same flags)."""
         models = [self.models.fixed] if self.models.fixed else [c.name for c in self.models.candidates]
         return {"device": self.device, "dtype": self.dtype, "template": self.template, "models": models,
-                "face_stage": asdict(self.faces)}
+                "deinterlace": self.fields.why, "face_stage": asdict(self.faces)}
 
     def for_span(self, start: float | None, end: float | None) -> RunPlan:
         """The same plan for one segment of the span (``--resume``, Ray): nothing re-resolved."""
