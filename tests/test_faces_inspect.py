@@ -40,8 +40,8 @@ def test_inspect_json_matches_the_schema(clip_path, tmp_path, capsys):
         assert isinstance(f["pts"], int) and isinstance(f["time"], float) and f["shot"] == 0
         assert len(f["faces"]) == 1
         face = f["faces"][0]
-        assert set(face) == {"track", "box", "score", "detected", "landmarks_raw", "landmarks", "affine"}
-        assert face["track"] == 0 and face["detected"] is True and len(face["box"]) == 4
+        assert set(face) == {"track", "person", "box", "score", "detected", "landmarks_raw", "landmarks", "affine"}
+        assert face["track"] == 0 and face["person"] == "p1" and face["detected"] is True and len(face["box"]) == 4
         assert _is_points(face["landmarks_raw"], 5) and _is_points(face["landmarks"], 5)
         affine = np.array(face["affine"])
         assert affine.shape == (2, 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,11 @@ from vidgpen.errors import ConfigError
 from vidgpen.io.frames import VideoInfo
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline import Pipeline, RunReport
+from vidgpen.pipeline.people import make_identity
 from vidgpen.pipeline.segments import run_resumable
 from vidgpen.plugins import load_plugins
+
+log = logging.getLogger(__name__)
 
 
 def run_restore(
@@ -32,16 +36,24 @@ def run_restore(
     """Restore ``input`` into ``output``; with ``resume_segments`` (seconds) in segments that a
     rerun after an interruption reuses (see :mod:`vidgpen.pipeline.segments`). ``cancel``: an
     event that stops the run at the next frame (:class:`~vidgpen.errors.RunCancelled`), its
-    partial output removed and its finished segments kept."""
+    partial output removed and its finished segments kept. With ``faces_of`` photos that
+    nobody in the video matches, the video is restored unchanged and one warning says so."""
     load_plugins()  # batch and Ray workers come in here: they register what the driver's plug-ins did
-    pipeline = Pipeline(config, restorer=restorer)
-    if resume_segments is None:
-        return pipeline.run(input, output, overwrite=overwrite, preview=preview, on_start=on_start,
-                            on_progress=on_progress, cancel=cancel)
-    if preview is not None:
+    if resume_segments is not None and preview is not None:
         raise ConfigError("preview: not available with resumable (segmented) runs")
-    return run_resumable(config, input, output, resume_segments, restorer=restorer, overwrite=overwrite,
-                         on_start=on_start, on_progress=on_progress, cancel=cancel)
+    identity = make_identity(config)  # one for the whole video, however many segments
+    if resume_segments is None:
+        report = Pipeline(config, restorer=restorer).run(input, output, overwrite=overwrite, preview=preview,
+                                                         on_start=on_start, on_progress=on_progress, cancel=cancel,
+                                                         identity=identity)
+    else:
+        report = run_resumable(config, input, output, resume_segments, restorer=restorer, overwrite=overwrite,
+                               on_start=on_start, on_progress=on_progress, cancel=cancel, identity=identity)
+    if identity is not None:
+        report.persons = identity.summary()
+        if identity.nobody_selected():
+            log.warning("%s: nobody in it matches the --faces-of photos; its faces are left as they were", input)
+    return report
 
 
 def restore_video(input: str | Path, output: str | Path, *, preset: str | None = None,

@@ -52,7 +52,10 @@ class RestoreConfig:
     dtype: str = "auto"  # auto (fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else fp32) | float32 | float16 | bfloat16
     batch_size: int = 8  # faces per GPEN forward, gathered across frames
     compile: bool = False  # torch.compile GPEN: CUDA graphs + fused kernels on GPUs; first batch compiles (slow)
-    faces: str = "all"  # all | largest | comma-separated track ids
+    faces: str = "all"  # all | largest | comma-separated track ids (1,3) or person ids (p1,p3; README, Persons)
+    faces_of: list[str] = field(default_factory=list)  # restore only these people: photos, or folders of photos (one person each)
+    skip_faces_of: list[str] = field(default_factory=list)  # leave these people alone: photos, or folders of photos
+    persons: str | None = None  # persons file written by `vidgpen inspect --persons`: its person ids and embeddings
     min_face: int = 20  # ignore faces smaller than this (px, on screen)
     strength: float = 1.0  # 0 = original, 1 = fully restored
     smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
@@ -119,7 +122,10 @@ class RestoreConfig:
             try:
                 self.face_ids()
             except ValueError:
-                raise bad("faces", f"{self.faces!r} is not all, largest or comma-separated track ids") from None
+                raise bad("faces", f"{self.faces!r} is not all, largest, comma-separated track ids (1,3) or "
+                          "person ids (p1,p3)") from None
+        if (self.faces_of or self.skip_faces_of) and self.faces != "all":
+            raise bad("faces", f"{self.faces!r} and faces_of / skip_faces_of both select faces; give one of them")
         for key in ("start", "end"):
             if getattr(self, key) is not None and getattr(self, key) < 0:
                 raise bad(key, f"{getattr(self, key)} must not be negative")
@@ -138,12 +144,25 @@ class RestoreConfig:
                 "backend": self.encoder_backend, "ffmpeg": self.ffmpeg,
                 "ffmpeg_args": tuple(shlex.split(self.ffmpeg_args))}
 
-    def face_ids(self) -> list[int]:
-        return [int(part) for part in self.faces.split(",") if part.strip()]
+    def face_ids(self) -> list[int | str]:
+        """Track ids (ints) or person ids ("p1"), never both; ValueError when neither."""
+        parts = [part.strip() for part in self.faces.split(",") if part.strip()]
+        if parts and all(p[:1] == "p" and p[1:].isdigit() for p in parts):
+            return parts
+        return [int(part) for part in parts]
+
+    def person_ids(self) -> list[str]:
+        """The person ids ``faces`` names (empty when it names tracks, all or largest)."""
+        return [] if self.faces in ("all", "largest") else [i for i in self.face_ids() if isinstance(i, str)]
 
     def face_selection(self) -> str | list[int]:
-        """What the face analyzer takes: "all", "largest" or a list of track ids."""
-        return self.faces if self.faces in ("all", "largest") else self.face_ids()
+        """What the face analyzer takes: "all", "largest" or a list of track ids ("all" when
+        ``faces`` names persons: those the persons stage selects)."""
+        if self.faces in ("all", "largest"):
+            return self.faces
+        if self.person_ids():
+            return "all"
+        return [int(i) for i in self.face_ids()]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,6 +174,10 @@ class RestoreConfig:
 
 
 _FIELD_TYPES = get_type_hints(RestoreConfig)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
 _META_KEYS = ("description",)
 
 
@@ -164,6 +187,11 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     allowed = get_args(expected) if get_origin(expected) is Union else (expected,)
     if value is None and type(None) in allowed:
         return None
+    if get_origin(expected) is list:  # a list of paths; one string is a list of one
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list) and all(isinstance(v, str) for v in items):
+            return list(items)
+        raise ConfigError(f"{source}: {key}: expected a path or a list of paths, got {value!r}")
     for kind in allowed:
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -248,6 +276,6 @@ def build_config(layers: ConfigLayers) -> RestoreConfig:
         merged.update(values)
         config = RestoreConfig.__new__(RestoreConfig)
         for f in fields(RestoreConfig):
-            setattr(config, f.name, merged.get(f.name, f.default))
+            setattr(config, f.name, merged[f.name] if f.name in merged else _default(f))
         config.validate(source)
     return config

@@ -27,7 +27,9 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--device": ("device", str, "auto | cpu | cuda | cuda:N"),
     "--dtype": ("dtype", str, "auto | float32 | float16 | bfloat16"),
     "--batch-size": ("batch_size", int, "faces per GPEN forward"),
-    "--faces": ("faces", str, "all | largest | comma-separated track ids (see `vidgpen inspect`)"),
+    "--faces": ("faces", str, "all | largest | comma-separated track ids (1,3) or person ids (p1,p3), as "
+                "`vidgpen inspect` prints them"),
+    "--persons": ("persons", str, "persons file from `vidgpen inspect --persons`: start from its person ids"),
     "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
     "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
     "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),
@@ -70,6 +72,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--register", dest="cfg_register", action=argparse.BooleanOptionalAction, default=_S,
                         help="refine each face's alignment by registering its crop to its track's recent crops "
                         "(default on; --no-register aligns by the smoothed landmarks alone)")
+    parser.add_argument("--faces-of", dest="cfg_faces_of", action="append", default=_S, metavar="PATH",
+                        help="restore only this person: a photo, or a folder of photos with one person each "
+                        "(repeatable)")
+    parser.add_argument("--skip-faces-of", dest="cfg_skip_faces_of", action="append", default=_S, metavar="PATH",
+                        help="leave this person alone: a photo, or a folder of photos (repeatable)")
     parser.add_argument("--color-match", dest="cfg_color_match", action=argparse.BooleanOptionalAction, default=_S,
                         help="match the restored face's colour to the original (--no-color-match to turn a "
                         "preset's off)")

@@ -1,8 +1,9 @@
 """``vidgpen inspect IN``: decode → detect → track → smooth → align, without GPEN.
 
-Shows what the restorer would work on (no weights needed): a summary of shots, tracks and
-face sizes, optionally a JSON of every frame's faces and an overlay video to check
-tracking and smoothing by eye.
+Shows what the restorer would work on (no weights needed): a summary of shots, tracks,
+persons and face sizes, optionally a JSON of every frame's faces, an overlay video to check
+tracking and smoothing by eye, a contact sheet of the persons to pick them by, and the
+persons file that ``restore --persons`` reads so ids stay the ones printed here.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from vidgpen.cli.args import add_config_arguments, config_from_args
 from vidgpen.errors import OutputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.table import Table
 
     from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
     from vidgpen.faces.inspect import FaceSummary
+    from vidgpen.faces.persons import Identity
     from vidgpen.io.report import MediaReport
 
 
@@ -31,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="IN", help="input video")
     parser.add_argument("--json", metavar="OUT.json", help="write every frame's faces (boxes, landmarks, affines)")
     parser.add_argument("--overlay", metavar="OUT.mp4", help="write the video with boxes, track ids, raw and smoothed landmarks")
+    parser.add_argument("--people", metavar="SHEET.png", help="write a contact sheet: each person's best crop with its id")
+    parser.add_argument("--save-persons", metavar="OUT.json",
+                        help="write the persons (ids and embeddings) for `restore --persons OUT.json --faces p1,...`")
     parser.add_argument("--model-size", type=int, default=512, metavar="S", help="aligned crop size for the affines (default: %(default)s)")
     add_config_arguments(parser)  # the restore settings, so tracks and ids are the ones restore sees
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --overlay / --json output")
@@ -84,11 +90,16 @@ def run(args: argparse.Namespace) -> int:
     from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
     from vidgpen.io.reader import open_video, probe
     from vidgpen.io.writer import VideoWriter
+    from vidgpen.pipeline.people import make_identity
     from vidgpen.plan.run_plan import make_plan
 
     cfg = config_from_args(args)
+    for path in (args.people, args.save_persons):
+        if path:
+            _check_writable(path, args.overwrite)
     plan = make_plan(cfg, probe(args.input), args.suffix, find_weights=False)  # restore's plan, without weights
-    analyzer = make_analyzer(plan.faces)  # frame-counted settings scaled as restore scales them
+    identity = make_identity(cfg, always=True)
+    analyzer = make_analyzer(plan.faces, identity=identity)  # frame-counted settings scaled as restore scales them
     size, template = args.model_size, plan.template
     summary = FaceSummary()
     with contextlib.ExitStack() as stack:
@@ -113,8 +124,28 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(item.frame)
         if js:
             js.write("\n]}\n")
+    _write_persons(args, identity)
     _print_summary(args, analyzer, summary)
     return 0
+
+
+def _check_writable(path: str, overwrite: bool) -> None:
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise OutputError(f"{target}: exists (use --overwrite to replace it)")
+    if not target.resolve().parent.is_dir():
+        raise OutputError(f"{target}: no such folder")
+
+
+def _write_persons(args: argparse.Namespace, identity: Identity) -> None:
+    import cv2
+
+    from vidgpen.faces.inspect import contact_sheet
+
+    if args.save_persons:
+        identity.book.save(args.save_persons)
+    if args.people and not cv2.imwrite(args.people, contact_sheet(identity.portraits)[:, :, ::-1]):
+        raise OutputError(f"{args.people}: cannot write the contact sheet (OpenCV writes .png, .jpg, ...)")
 
 
 def _print_summary(args: argparse.Namespace, analyzer: FaceAnalyzer, summary: FaceSummary) -> None:
@@ -133,7 +164,24 @@ def _print_summary(args: argparse.Namespace, analyzer: FaceAnalyzer, summary: Fa
         for tid, st in sorted(summary.tracks.items()):
             table.add_row(str(tid), str(st.frames), str(st.first), str(st.last), f"{st.detected / st.frames:.0%}", f"{np.median(st.sizes):.0f}")
         console.print(table)
+    _print_persons(console, analyzer, summary)
     if args.json:
         console.print(f"wrote {args.json}")
-    if args.overlay:
-        console.print(f"wrote {args.overlay}")
+    for path in (args.overlay, args.people, args.save_persons):
+        if path:
+            console.print(f"wrote {path}")
+
+
+def _print_persons(console: Console, analyzer: FaceAnalyzer, summary: FaceSummary) -> None:
+    from rich.table import Table
+
+    identity = analyzer.identity
+    if identity is None or not summary.persons:
+        return
+    per_track = identity.seconds / max(identity.tracks, 1)
+    console.print(f"{len(summary.persons)} person(s): tracks linked at embedding distance ≤ {identity.book.threshold:.2f} "
+                  f"(dlib ResNet; {per_track:.2f} s per track)")
+    table = Table("person", "tracks", "frames", "first seen", "last seen")
+    for pid, st in sorted(summary.persons.items(), key=lambda kv: int(kv[0][1:])):
+        table.add_row(pid, ",".join(map(str, sorted(st.tracks))), str(st.frames), f"{st.first:.2f}s", f"{st.last:.2f}s")
+    console.print(table)

@@ -34,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
 def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return json.dumps(value) if isinstance(value, str) else str(value)
+    return json.dumps(value) if isinstance(value, (str, list)) else str(value)

@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(stage_table(report.stage_seconds, report.wall_seconds))
     console.print(f"{report.frames} frames, {report.faces} faces in {report.tracks} tracks, "
                   f"{report.fps:.2f} fps → {report.output}")
+    if report.persons is not None:
+        people = report.persons
+        console.print(f"{people['count']} person(s), tracks linked at embedding distance ≤ {people['threshold']:.2f}; "
+                      f"restored: {', '.join(people['restored']) or 'nobody'}")
     return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from vidgpen.errors import ConfigError
 from vidgpen.faces.align import affine_scale, face_affine, umeyama
 from vidgpen.faces.detect import Detection, Detector, make_detector
+from vidgpen.faces.persons import Identity, Sighting
 from vidgpen.faces.register import CropRegistrar
 from vidgpen.faces.settings import FaceStageSettings
 from vidgpen.faces.shots import ShotDetector
@@ -36,6 +37,7 @@ class TrackedFace:
     detected: bool  # False: carried from neighbouring frames (missed, or between detection runs)
     landmarks_raw: np.ndarray | None  # (5, 2) the detector's, when detected in this frame
     landmarks: np.ndarray  # (5, 2) smoothed over time: what alignment uses
+    person: str | None = None  # "p1", ...: set when the run links tracks into persons (faces.persons)
 
     def affine(self, size: int, template: str = "gpen") -> np.ndarray:
         """2×3 map from frame pixels to the S×S aligned crop."""
@@ -69,7 +71,9 @@ class FaceAnalyzer:
     when the video ended (it had no chance to be confirmed: a 1-frame clip, say);
     ``register``: refine each detection's landmarks by registering its crop to its track's
     recent ones, and follow tracks so between detection runs (:mod:`vidgpen.faces.register`);
-    smoothing then takes the registered landmarks.
+    smoothing then takes the registered landmarks;
+    ``identity``: give each track a person when its first frame leaves, and drop the tracks
+    of persons not selected (:mod:`vidgpen.faces.persons`).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class FaceAnalyzer:
         shot_threshold: float = 0.45,
         register: bool = True,
         times: StageTimes | None = None,
+        identity: Identity | None = None,
     ):
         if detect_every < 1 or lookahead < 0 or max_missed < 0:
             raise ConfigError(f"face analysis: detect_every must be ≥ 1, lookahead and max_missed ≥ 0 (got {detect_every}, {lookahead}, {max_missed})")
@@ -106,6 +111,7 @@ class FaceAnalyzer:
         self.tracker = Tracker(max_missed=max_missed)
         self.shots = ShotDetector(shot_threshold)
         self.registrar = CropRegistrar() if register else None
+        self.identity = identity
         self.times = times or StageTimes()  # detect, track, register, smooth: the run's own table when given
         self.frames = self.detections = 0
         self._pending: deque[_Pending] = deque()
@@ -169,15 +175,23 @@ class FaceAnalyzer:
         return out
 
     def _emit(self) -> AnalyzedFrame:
-        t0 = time.perf_counter()
+        t0, identity_before = time.perf_counter(), self.identity.seconds if self.identity else 0.0
         item = self._pending.popleft()
-        faces = [f for track in list(self._tracks.values()) if (f := self._face(track, item.seq)) is not None]
+        held = {p.seq: p.frame for p in (item, *self._pending)}  # frames a track's person can be decided on
+        faces = [f for track in list(self._tracks.values()) if (f := self._face(track, item.seq, held)) is not None]
+        if self.identity is not None:
+            for face in faces:
+                self.identity.book.record(item.frame.time, face.box, face.person)
+            faces = [f for f in faces if self._tracks[f.track].keep]
         faces = self._selected(faces)
         self._forget(item.seq + 1)
-        self.times.add("smooth", time.perf_counter() - t0)
+        identity = (self.identity.seconds if self.identity else 0.0) - identity_before
+        if self.identity is not None:
+            self.times.add("identity", identity)
+        self.times.add("smooth", time.perf_counter() - t0 - identity)
         return AnalyzedFrame(item.frame, item.shot, faces)
 
-    def _face(self, track: Track, seq: int) -> TrackedFace | None:
+    def _face(self, track: Track, seq: int, held: dict[int, Frame]) -> TrackedFace | None:
         if (track.hits < self.min_hits and not self._cut_short(track)) or seq < track.born or (track.ended_at is not None and seq >= track.ended_at):
             return None
         if seq > track.last_seen + self.max_missed_frames:
@@ -195,7 +209,7 @@ class FaceAnalyzer:
             box = nearest.box.astype(np.float64)
         else:
             box = _carry_box(nearest, landmarks)
-        return TrackedFace(
+        face = TrackedFace(
             track=track.id,
             box=box,
             score=nearest.score,
@@ -203,6 +217,22 @@ class FaceAnalyzer:
             landmarks_raw=nearest.landmarks.copy() if detected else None,
             landmarks=landmarks,
         )
+        if self.identity is not None:
+            if track.person is None:
+                self._decide(track, face, seq, held)
+            face.person = track.person
+        return face
+
+    def _decide(self, track: Track, face: TrackedFace, seq: int, held: dict[int, Frame]) -> None:
+        """The track's person, from its detections in frames still held (a track's person is
+        decided when its first frame leaves, so these are its first ones); the face being
+        emitted stands in when none of its detections is held any more."""
+        sightings = [Sighting(held[s].time, held[s].image, d) for s, d in track.history if s in held]
+        if not sightings:
+            sightings.append(Sighting(held[seq].time, held[seq].image, Detection(face.box, face.score, face.landmarks)))
+        seen = {s for s, _ in track.history}
+        busy = {t.person for t in self._tracks.values() if t.person and t is not track and seen & {s for s, _ in t.history}}
+        track.person, track.keep = self.identity.decide(sightings, busy)
 
     def _cut_short(self, track: Track) -> bool:
         """Unconfirmed only because the video ended: alive, born in the final lookahead."""
@@ -230,9 +260,10 @@ class FaceAnalyzer:
                 del self._tracks[tid]
 
 
-def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None) -> FaceAnalyzer:
+def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None,
+                  identity: Identity | None = None) -> FaceAnalyzer:
     """The face stage as the run plan sets it: restore and inspect both build it here from the
-    same plan, so the track ids inspect shows are the ones ``restore --faces`` selects."""
+    same plan, so the track and person ids inspect shows are the ones ``restore --faces`` selects."""
     detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
     return FaceAnalyzer(
         detector,
@@ -244,6 +275,7 @@ def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None) 
         select=settings.select,
         register=settings.register,
         times=times,
+        identity=identity,
     )
 
 

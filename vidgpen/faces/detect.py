@@ -173,7 +173,7 @@ class OnnxRetinaFace:
 # --- dlib ----------------------------------------------------------------------------------
 
 
-def _face_recognition_models_dir() -> Path:
+def face_recognition_models_dir() -> Path:
     """The data folder of face-recognition-models, found without importing it (its
     ``__init__`` imports pkg_resources, which newer setuptools no longer ship)."""
     spec = importlib.util.find_spec("face_recognition_models")
@@ -188,7 +188,7 @@ class DlibDetector:
     def __init__(self, upsample: int = 1):
         import dlib
 
-        predictor = _face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"
+        predictor = face_recognition_models_dir() / "shape_predictor_68_face_landmarks.dat"
         if not predictor.is_file():
             raise WeightsError(f"{predictor}: dlib's 68-point shape predictor is missing")
         self.detector = dlib.get_frontal_face_detector()

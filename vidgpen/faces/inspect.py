@@ -1,4 +1,5 @@
-"""What ``vidgpen inspect`` reports of the face stage: per-frame JSON, overlay drawing, track stats.
+"""What ``vidgpen inspect`` reports of the face stage: per-frame JSON, overlay drawing, track and
+person stats, the persons' contact sheet.
 
 The JSON is written frame by frame, so memory stays bounded however long the video.
 """
@@ -26,10 +27,19 @@ class TrackStats:
 
 
 @dataclass
+class PersonStats:
+    tracks: set[int] = field(default_factory=set)
+    frames: int = 0
+    first: float = 0.0  # seconds
+    last: float = 0.0
+
+
+@dataclass
 class FaceSummary:
-    """Shots, tracks and faces per frame, counted frame by frame."""
+    """Shots, tracks, persons and faces per frame, counted frame by frame."""
 
     tracks: dict[int, TrackStats] = field(default_factory=dict)
+    persons: dict[str, PersonStats] = field(default_factory=dict)
     per_frame: list[int] = field(default_factory=list)
     shots: int = 0
 
@@ -42,6 +52,11 @@ class FaceSummary:
             stats.detected += face.detected
             stats.last = item.frame.index
             stats.sizes.append(float(max(face.box[2] - face.box[0], face.box[3] - face.box[1])))
+            if face.person is not None:
+                person = self.persons.setdefault(face.person, PersonStats(first=item.frame.time))
+                person.tracks.add(face.track)
+                person.frames += 1
+                person.last = item.frame.time
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,6 +89,7 @@ def frame_json(item: AnalyzedFrame, size: int, template: str) -> dict[str, Any]:
         "faces": [
             {
                 "track": face.track,
+                "person": face.person,
                 "box": _round(face.box, 2),
                 "score": round(float(face.score), 4),
                 "detected": face.detected,
@@ -93,7 +109,8 @@ def draw_overlay(item: AnalyzedFrame) -> None:
         x0, y0, x1, y1 = (round(float(v)) for v in face.box)
         colour = (0, 220, 0) if face.detected else (255, 160, 0)
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, thick)
-        cv2.putText(image, str(face.track), (x0, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick, colour, thick)
+        label = str(face.track) if face.person is None else f"{face.track} {face.person}"
+        cv2.putText(image, label, (x0, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick, colour, thick)
         if face.landmarks_raw is not None:
             for x, y in face.landmarks_raw:
                 cv2.circle(image, (round(float(x)), round(float(y))), 2 * thick, (255, 40, 40), -1)
@@ -101,3 +118,18 @@ def draw_overlay(item: AnalyzedFrame) -> None:
             cv2.drawMarker(image, (round(float(x)), round(float(y))), (40, 255, 255), cv2.MARKER_CROSS, 6 * thick, thick)
     item.frame.changed = [(0, 0, image.shape[1], image.shape[0])]
     item.frame.deep = None  # the drawing is on the 8-bit image: encode that one
+
+
+def contact_sheet(portraits: dict[str, tuple[float, np.ndarray]], columns: int = 6) -> np.ndarray:
+    """Each person's best crop with its id under it, in id order, as one RGB image."""
+    ids = sorted(portraits, key=lambda pid: int(pid[1:]))
+    side = max((crop.shape[0] for _, crop in portraits.values()), default=112)
+    label = 22
+    rows = max(1, -(-len(ids) // columns))
+    sheet = np.full((rows * (side + label), min(max(len(ids), 1), columns) * side, 3), 255, np.uint8)
+    for n, pid in enumerate(ids):
+        y, x = (n // columns) * (side + label), (n % columns) * side
+        crop = portraits[pid][1]
+        sheet[y:y + crop.shape[0], x:x + crop.shape[1]] = crop
+        cv2.putText(sheet, pid, (x + 4, y + side + label - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet

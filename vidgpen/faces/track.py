@@ -30,6 +30,8 @@ class Track:
     hits: int = 1  # detections matched so far (the history only keeps recent ones)
     missed: int = 0  # detection runs without a match since the last one
     ended_at: int | None = None  # frame from which the track no longer exists (a cut)
+    person: str | None = None  # set once, when the run links tracks into persons (faces.persons)
+    keep: bool = True  # whether its person is restored (selection by person id or photo)
 
     @property
     def last_seen(self) -> int:

@@ -23,6 +23,7 @@ class RunReport:
     models: dict[str, str]
     settings: dict[str, Any]
     plan: dict[str, Any]  # what the run worked out (RunPlan.summary)
+    persons: dict[str, Any] | None = None  # where the run linked tracks into persons: count, threshold, restored
 
     @classmethod
     def of(cls, input: str, output: str, *, frames: int, faces: int, tracks: int, wall: float,

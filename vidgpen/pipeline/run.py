@@ -12,6 +12,7 @@ from vidgpen.config import RestoreConfig
 from vidgpen.errors import InputError, OutputError, RunCancelled
 from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.paste import usable_mask
+from vidgpen.faces.persons import Identity
 from vidgpen.io.backends import check_backend
 from vidgpen.io.frames import Frame, VideoInfo
 from vidgpen.io.reader import in_span, open_video, probe
@@ -20,6 +21,7 @@ from vidgpen.models.runtime.memory import keep_freed_memory
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.models.temporal.deflicker import TrackedRestore
 from vidgpen.pipeline.outputs import Encoder, Writers
+from vidgpen.pipeline.people import make_identity
 from vidgpen.pipeline.report import RunReport
 from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.runner import StageRunner
@@ -43,7 +45,9 @@ class Pipeline:
     ``copy_streams=False`` writes the video alone (segments get the audio at the join).
     ``cancel``: an event that stops the run at the next frame with :class:`RunCancelled`.
     ``plan``: the run plan of a caller that already probed the input and checked the
-    output (the segmented runner, a Ray worker), so none of it is done again.
+    output (the segmented runner, a Ray worker), so none of it is done again. ``identity``:
+    the persons stage a segmented run hands from segment to segment (built from the config
+    when None and the config needs persons).
     """
 
     def __init__(self, config: RestoreConfig | None = None, restorer: Restorer | None = None) -> None:
@@ -63,6 +67,7 @@ class Pipeline:
         copy_streams: bool = True,
         plan: RunPlan | None = None,
         cancel: threading.Event | None = None,
+        identity: Identity | None = None,
     ) -> RunReport:
         """Restore ``input`` into ``output``; see the class docstring for the options."""
         input, output = str(input), str(output)
@@ -74,7 +79,10 @@ class Pipeline:
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
         tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame)  # the same time span at field rate
         times = StageTimes()  # every stage's seconds, the face stage's too
-        analyzer = make_analyzer(plan.faces, times)
+        identity = identity or make_identity(cfg)  # reference photos read before any output exists
+        if identity is not None:  # the frames the next segment also decodes carry each face's person
+            identity.book.new_segment(cfg.end - context[0] if cfg.end is not None and context[0] else None)
+        analyzer = make_analyzer(plan.faces, times, identity)
         mask = usable_mask(cfg.mask, plan.device)
         started = time.perf_counter()
 

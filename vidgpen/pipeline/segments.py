@@ -14,7 +14,9 @@ neighbouring segment's instead of starting cold. The parts are reused only for t
 input file (size and modification time) and the same output-relevant settings
 (weights by path or name; a restorer object passed in is the caller's to keep the same);
 otherwise they are discarded with a warning. Track ids are numbered per segment, so
-``--faces`` with ids cannot be resumed (``all`` and ``largest`` can).
+``--faces`` with track ids cannot be resumed; person ids can: the persons stage
+(:mod:`vidgpen.faces.persons`) is handed from segment to segment, and saved beside each
+finished part (``persons-NNNNN.json``) so a rerun continues with the same people.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, InputError
+from vidgpen.faces.persons import Identity, PersonBook
 from vidgpen.io.concat import Part, join_parts
 from vidgpen.io.frames import VideoInfo
 from vidgpen.io.reader import probe
@@ -82,9 +85,11 @@ def run_resumable(
     on_start: Callable[[VideoInfo], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    identity: Identity | None = None,
 ) -> RunReport:
     """Restore ``input`` into ``output`` segment by segment, reusing finished segments; the run
-    is planned once and every segment runs that plan over its span."""
+    is planned once and every segment runs that plan over its span; ``identity``: the persons
+    stage, carried through the segments in order."""
     cfg = config
     input, output = str(input), Path(output)
     info, segments = _checked_span(cfg, input, output, overwrite, segment_seconds)
@@ -111,14 +116,20 @@ def run_resumable(
 
     for segment in segments:
         part = folder / f"part-{segment.index:05d}{output.suffix}"
+        book = folder / f"persons-{segment.index:05d}.json"
         parts.append(Part(part, segment.start))
-        if part.exists():
+        if part.exists() and (identity is None or book.exists()):
             log.info("%s: segment %d already restored", output, segment.index)
             reused += _frame_count(part)
+            if identity is not None:  # the people as the finished segment left them
+                identity.book = PersonBook.from_json(json.loads(book.read_text(encoding="utf-8")), str(book))
             continue
         end = cfg.end if segment.end is None else segment.end
         report = pipeline.run(input, part, on_start=start, on_progress=progress, context=(CONTEXT_S, CONTEXT_S),
-                              copy_streams=False, plan=plan.for_span(segment.start, end), cancel=cancel)
+                              copy_streams=False, plan=plan.for_span(segment.start, end), cancel=cancel,
+                              identity=identity, overwrite=True)
+        if identity is not None:
+            identity.book.save(book)
         reports.append(report)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:
@@ -134,8 +145,9 @@ def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
     """Probe and check once for all segments, then cut the span."""
     if segment_seconds <= 0:
         raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
-    if cfg.faces not in ("all", "largest"):
-        raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all or largest")
+    if cfg.faces not in ("all", "largest") and not cfg.person_ids():
+        raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all, largest "
+                          "or person ids (p1,p3)")
     info = check_run(input, str(output), None, overwrite, cfg)
     if info.duration is None:
         raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
