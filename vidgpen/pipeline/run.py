@@ -79,10 +79,7 @@ class Pipeline:
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
         tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame)  # the same time span at field rate
         times = StageTimes()  # every stage's seconds, the face stage's too
-        identity = identity or make_identity(cfg)  # reference photos read before any output exists
-        if identity is not None:  # the frames the next segment also decodes carry each face's person
-            identity.book.new_segment(cfg.end - context[0] if cfg.end is not None and context[0] else None)
-        analyzer = make_analyzer(plan.faces, times, identity)
+        analyzer = make_analyzer(plan.faces, times, _persons(cfg, identity, context))
         mask = usable_mask(cfg.mask, plan.device)
         started = time.perf_counter()
 
@@ -117,6 +114,15 @@ class Pipeline:
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
                             skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(), plan=plan.summary())
+
+
+def _persons(cfg: RestoreConfig, identity: Identity | None, context: tuple[float, float]) -> Identity | None:
+    """The run's persons stage (reference photos read before any output exists); the frames
+    the next segment also decodes will carry each face's person."""
+    identity = identity or make_identity(cfg)
+    if identity is not None:
+        identity.book.new_segment(cfg.end - context[0] if cfg.end is not None and context[0] else None)
+    return identity
 
 
 def check_run(input: str, output: str, preview: str | Path | None, overwrite: bool, cfg: RestoreConfig) -> VideoInfo:

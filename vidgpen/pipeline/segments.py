@@ -87,9 +87,8 @@ def run_resumable(
     cancel: threading.Event | None = None,
     identity: Identity | None = None,
 ) -> RunReport:
-    """Restore ``input`` into ``output`` segment by segment, reusing finished segments; the run
-    is planned once and every segment runs that plan over its span; ``identity``: the persons
-    stage, carried through the segments in order."""
+    """Restore ``input`` into ``output`` segment by segment, reusing finished segments; one plan
+    and one persons stage (``identity``) for every segment, which runs them over its span."""
     cfg = config
     input, output = str(input), Path(output)
     info, segments = _checked_span(cfg, input, output, overwrite, segment_seconds)
@@ -118,19 +117,16 @@ def run_resumable(
         part = folder / f"part-{segment.index:05d}{output.suffix}"
         book = folder / f"persons-{segment.index:05d}.json"
         parts.append(Part(part, segment.start))
-        if part.exists() and (identity is None or book.exists()):
+        if part.exists() and _persons_as_left(identity, book):
             log.info("%s: segment %d already restored", output, segment.index)
             reused += _frame_count(part)
-            if identity is not None:  # the people as the finished segment left them
-                identity.book = PersonBook.from_json(json.loads(book.read_text(encoding="utf-8")), str(book))
             continue
-        end = cfg.end if segment.end is None else segment.end
+        span = plan.for_span(segment.start, cfg.end if segment.end is None else segment.end)
         report = pipeline.run(input, part, on_start=start, on_progress=progress, context=(CONTEXT_S, CONTEXT_S),
-                              copy_streams=False, plan=plan.for_span(segment.start, end), cancel=cancel,
-                              identity=identity, overwrite=True)
-        if identity is not None:
-            identity.book.save(book)
+                              copy_streams=False, plan=span, cancel=cancel, identity=identity, overwrite=True)
         reports.append(report)
+        if identity is not None:  # before the next segment: a rerun starts from these persons
+            identity.book.save(book)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:
         on_start(info)
@@ -138,6 +134,17 @@ def run_resumable(
     shutil.rmtree(folder, ignore_errors=True)
     return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict(),
                              plan.summary())
+
+
+def _persons_as_left(identity: Identity | None, book: Path) -> bool:
+    """Whether a finished segment can be skipped: it can when the run has no persons, or its
+    persons were saved, and then they are the ones the next segment starts from."""
+    if identity is None:
+        return True
+    if not book.exists():
+        return False  # finished but its persons were not saved: it is restored again to know them
+    identity.book = PersonBook.from_json(json.loads(book.read_text(encoding="utf-8")), str(book))
+    return True
 
 
 def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
