@@ -116,6 +116,8 @@ def test_bad_reference_photos_are_one_clear_error(tmp_path: Path, weights: Path,
         err = capsys.readouterr().err
         assert str(photo) in err and why in err and "Traceback" not in err
         assert not (tmp_path / "out.mp4").exists()
+    assert cli.main(["batch", str(tmp_path), "-o", str(tmp_path / "library-out"), "--faces-of", str(blank)]) == 2
+    assert str(blank) in capsys.readouterr().err and not (tmp_path / "library-out").exists()
 
 
 def test_nobody_matching_leaves_the_video_unchanged_with_one_warning(tmp_path: Path, weights: Path,
