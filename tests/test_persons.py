@@ -18,13 +18,15 @@ from gpen_checkpoints import make_gpen_checkpoint
 from people_clips import as_frames, crossing, decoded, degraded, reference_photo, side_by_side, write_clip
 
 from vidgpen import cli
-from vidgpen.api import restore_video
+from vidgpen.api import restore_video, run_restore
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import ConfigError
 from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.identity import MATCH_DISTANCE
 from vidgpen.faces.settings import FaceStageSettings
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
 from vidgpen.pipeline.people import make_identity
+from vidgpen.pipeline.segments import parts_folder, run_resumable
 
 WOMAN, MAN, OTHER = "talk_d10", "talk_d18", "talk_d14"
 
@@ -130,13 +132,32 @@ def test_nobody_matching_leaves_the_video_unchanged_with_one_warning(tmp_path: P
     assert _changed(clip, tmp_path / "out.mp4", 1).max() < 0.5
 
 
+class _PowerCut:
+    """A real restorer until the power goes out, after ``calls`` batches."""
+
+    def __init__(self, weights: Path, calls: int) -> None:
+        self._restorer = FaceRestorer.load(weights, device="cpu", batch_size=1)
+        self.in_size, self.out_size, self._left = self._restorer.in_size, self._restorer.out_size, calls
+
+    def restore(self, faces: np.ndarray) -> np.ndarray:
+        self._left -= 1
+        if self._left < 0:
+            raise KeyboardInterrupt
+        return self._restorer.restore(faces)
+
+
 @pytest.mark.slow
 def test_resume_keeps_person_ids_and_selection(tmp_path: Path, weights: Path) -> None:
-    shots = degraded(WOMAN, 200, 12) + degraded(MAN, 100, 12) + degraded(WOMAN, 380, 12)
+    shots = degraded(WOMAN, 200, 12) + degraded(MAN, 100, 12) + degraded(WOMAN, 380, 12)  # 1.2 s each
     clip = write_clip(tmp_path / "three.mp4", shots)
+    config = RestoreConfig(weights=str(weights), faces="p1", deflicker=0.0, batch_size=1, crf=0)
     whole, parts = tmp_path / "whole.mp4", tmp_path / "parts.mp4"
-    assert _restore(clip, whole, weights, "--faces", "p1") == 0
-    assert _restore(clip, parts, weights, "--faces", "p1", "--resume", "1") == 0
+    run_restore(config, clip, whole)
+    with pytest.raises(KeyboardInterrupt):  # segments [0, 1) and [1, 2) done, [2, end) cut short
+        run_resumable(config, clip, parts, 1.0, restorer=_PowerCut(weights, 12), identity=make_identity(config))
+    assert sorted(p.name for p in parts_folder(parts).glob("persons-*")) == ["persons-00000.json", "persons-00001.json"]
+    resumed = run_restore(config, clip, parts, resume_segments=1.0)  # the last segment, from the saved persons
+    assert resumed.frames == 16 and resumed.persons["restored"] == ["p1"]
     whole_change, parts_change = _changed(clip, whole, 1)[:, 0], _changed(clip, parts, 1)[:, 0]
     assert (whole_change > 1).tolist() == (parts_change > 1).tolist() == [True] * 12 + [False] * 12 + [True] * 12
 
