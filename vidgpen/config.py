@@ -55,7 +55,7 @@ class RestoreConfig:
     faces: str = "all"  # all | largest | comma-separated track ids (1,3) or person ids (p1,p3; README, Persons)
     faces_of: list[str] = field(default_factory=list)  # restore only these people: photos, or folders of photos (one person each)
     skip_faces_of: list[str] = field(default_factory=list)  # leave these people alone: photos, or folders of photos
-    persons: str | None = None  # persons file written by `vidgpen inspect --persons`: its person ids and embeddings
+    persons: str | None = None  # persons file written by `vidgpen inspect --save-persons`: its person ids and embeddings
     min_face: int = 20  # ignore faces smaller than this (px, on screen)
     strength: float = 1.0  # 0 = original, 1 = fully restored
     smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
@@ -174,11 +174,12 @@ class RestoreConfig:
 
 
 _FIELD_TYPES = get_type_hints(RestoreConfig)
+_META_KEYS = ("description",)
 
 
 def _default(f: dataclasses.Field) -> Any:
+    """A field's default, also for the list fields (``default_factory``)."""
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
-_META_KEYS = ("description",)
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:

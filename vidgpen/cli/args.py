@@ -29,7 +29,7 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--batch-size": ("batch_size", int, "faces per GPEN forward"),
     "--faces": ("faces", str, "all | largest | comma-separated track ids (1,3) or person ids (p1,p3), as "
                 "`vidgpen inspect` prints them"),
-    "--persons": ("persons", str, "persons file from `vidgpen inspect --persons`: start from its person ids"),
+    "--persons": ("persons", str, "persons file from `vidgpen inspect --save-persons`: start from its person ids"),
     "--min-face": ("min_face", int, "ignore faces smaller than this many pixels"),
     "--strength": ("strength", float, "0 = original .. 1 = fully restored"),
     "--smooth": ("smooth", int, "landmark smoothing lookahead in frames (0 = off)"),

@@ -9,7 +9,7 @@ new one. Ids (``p1``, ``p2``, ...) count people in the order they are first seen
 A segmented run (``--resume``, and ``batch`` on Ray) hands the book from segment to
 segment: the frames both segments decode (their context) carry each face's box and
 person, so a track that crosses the edge keeps its person by its box, not by a second
-guess from its face. ``vidgpen inspect --persons FILE`` writes the book (ids and
+guess from its face. ``vidgpen inspect --save-persons FILE`` writes the book (ids and
 embeddings) and ``restore --persons FILE`` starts from it, so ids are the ones inspect
 printed.
 """
