@@ -7,8 +7,8 @@ Euclidean distance; :data:`MATCH_DISTANCE` is the threshold ``bench/identity.py`
 clean photos against degraded footage (README, Persons).
 
 A track is embedded on a few of its best detections only (:func:`detection_quality`: big,
-sharp, frontal), not on every frame: a track's three embeddings cost about ten detection
-runs of RetinaFace-ONNX on the same frames (bench/identity.py).
+sharp, frontal), not on every frame: a track's three embeddings cost about a dozen
+detection runs of RetinaFace-ONNX on the same frames (bench/identity.py).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from vidgpen.faces.persons import Identity, PersonBook, PersonFilter
 
 def make_identity(config: RestoreConfig, always: bool = False) -> Identity | None:
     """Persons for a run that needs them (``always``, or selection by person or photo, a
-    persons file, ``--model auto``), else None: embedding costs about ten detection runs per
-    track (README, Persons).
+    persons file, ``--model auto``), else None: embedding costs about a dozen detection runs
+    per track (README, Persons).
     Reference photos are read here, so a bad one fails before any output exists."""
     wanted_ids = config.person_ids()
     if not (always or wanted_ids or config.faces_of or config.skip_faces_of or config.persons
