@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,12 +22,16 @@ from vidgpen import cli
 from vidgpen.api import restore_video, run_restore
 from vidgpen.config import ConfigLayers, RestoreConfig, build_config
 from vidgpen.errors import ConfigError
-from vidgpen.faces.analyze import make_analyzer
+from vidgpen.faces.align import template_points
+from vidgpen.faces.analyze import TrackedFace, make_analyzer
 from vidgpen.faces.identity import MATCH_DISTANCE
 from vidgpen.faces.settings import FaceStageSettings
 from vidgpen.models.runtime.torch_restorer import FaceRestorer
 from vidgpen.pipeline.people import make_identity
+from vidgpen.pipeline.restorers import RestorerSet
 from vidgpen.pipeline.segments import parts_folder, run_resumable
+from vidgpen.plan.choice import Choice
+from vidgpen.plan.run_plan import make_plan
 
 WOMAN, MAN, OTHER = "talk_d10", "talk_d18", "talk_d14"
 
@@ -197,3 +202,18 @@ def test_photos_from_a_config_file_a_preset_and_the_api(tmp_path: Path, weights:
     report = restore_video(clip, tmp_path / "out.mp4", config_file=str(settings), weights=str(weights), deflicker=0.0)
     assert report.persons["restored"] == ["p1"] and report.persons["threshold"] == MATCH_DISTANCE
     assert _changed(clip, tmp_path / "out.mp4", 1).min() > 1
+
+
+def test_model_auto_keeps_one_model_per_person() -> None:
+    plan = make_plan(RestoreConfig(model="auto"), find_weights=False)
+    candidates = (Choice("small", 256, 256), Choice("large", 1024, 1024))
+    restorers = RestorerSet(replace(plan, models=replace(plan.models, candidates=candidates)))
+
+    def face(track: int, person: str | None, side: float) -> TrackedFace:
+        points = template_points("gpen", 1) * side + 100.0
+        return TrackedFace(track, np.array([100, 100, 100 + side, 100 + side]), 1.0, True, points, points, person)
+
+    assert restorers.choose(face(0, "p1", 60)).name == "small"  # 2 × 60 px is under 256
+    assert restorers.choose(face(1, "p1", 400)).name == "small"  # p1 in a close-up: still p1's model
+    assert restorers.choose(face(2, "p2", 400)).name == "large"
+    assert restorers.choose(face(3, None, 400)).name == "large"  # no persons: per track

@@ -2,7 +2,8 @@
 
 A fixed model is loaded at once (its file was found by the plan), so a broken checkpoint
 fails before any output; ``--model auto`` candidates load when a face first needs them,
-and each track keeps the model it was given first, so a face never switches look mid-shot.
+and each person (each track, in a run without persons) keeps the model it was given first,
+so a face never switches look mid-shot, nor between shots of the same person.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class RestorerSet:
     def __init__(self, plan: RunPlan, restorer: Restorer | None = None) -> None:
         self._plan = plan
         self._loaded: dict[str, Restorer] = {}
-        self._track: dict[int, Choice] = {}
+        self._track: dict[int | str, Choice] = {}  # by person where the run links tracks into persons
         self._fixed: Choice | None = None
         if restorer is not None:
             self._fixed = self._add(type(restorer).__name__, restorer)
@@ -47,9 +48,10 @@ class RestorerSet:
     def choose(self, face: TrackedFace) -> Choice:
         if self._fixed is not None:
             return self._fixed
-        if face.track not in self._track:
-            self._track[face.track] = self._plan.models.choose(face)
-        return self._track[face.track]
+        key = face.person if face.person is not None else face.track
+        if key not in self._track:
+            self._track[key] = self._plan.models.choose(face)
+        return self._track[key]
 
     def get(self, name: str) -> Restorer:
         if name not in self._loaded:
