@@ -13,11 +13,12 @@ from vidgpen.errors import ConfigError
 from vidgpen.io.frames import VideoInfo
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline import Pipeline, RunReport
-from vidgpen.pipeline.people import make_identity
+from vidgpen.pipeline.people import check_photos, make_identity
 from vidgpen.pipeline.segments import run_resumable
 from vidgpen.plugins import load_plugins
 
 log = logging.getLogger(__name__)
+__all__ = ["check_photos", "restore_video", "run_restore"]
 
 
 def run_restore(

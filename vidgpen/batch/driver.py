@@ -68,7 +68,10 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, config: RestoreConfig, op
     if in_dir == out_dir:
         raise VidgpenError(f"{out_dir}: the output folder must differ from the input folder")
     options.validate()
-    _check_photos(config)
+    if config.faces_of or config.skip_faces_of:  # one error before any file, not every file failed
+        from vidgpen.api import check_photos  # dlib and ONNX Runtime: only when photos are given
+
+        check_photos(config)
     if options.engine == "ray":
         import_ray()  # fail before any work when Ray is missing
     manifest = Manifest(out_dir)
@@ -99,15 +102,6 @@ def run_batch(in_dir: str | Path, out_dir: str | Path, config: RestoreConfig, op
             manifest.put(result)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary
-
-
-def _check_photos(config: RestoreConfig) -> None:
-    """A reference photo without exactly one face is one error before any file, not a failure
-    of every file (each job reads the photos again: a Ray worker may be another machine)."""
-    if config.faces_of or config.skip_faces_of:
-        from vidgpen.faces.identity import load_references  # dlib and ONNX Runtime: only when photos are given
-
-        load_references([*config.faces_of, *config.skip_faces_of], config.detector, config.min_face)
 
 
 def _count(summary: BatchSummary, result: FileResult) -> None:

@@ -27,3 +27,10 @@ def make_identity(config: RestoreConfig, always: bool = False) -> Identity | Non
                       for paths in (config.faces_of, config.skip_faces_of)]
     selection = PersonFilter(set(wanted_ids) if wanted_ids else None, references[0], references[1], book.threshold)
     return Identity(book, selection)
+
+
+def check_photos(config: RestoreConfig) -> None:
+    """Read every ``faces_of`` / ``skip_faces_of`` photo: a batch fails once, before any file,
+    on one without exactly one face (each file's run reads them again: a Ray worker may be
+    another machine)."""
+    load_references([*config.faces_of, *config.skip_faces_of], config.detector, config.min_face)
