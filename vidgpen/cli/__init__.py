@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from vidgpen.cli import batch, inspect, models, presets, restore
+    from vidgpen.cli import batch, inspect, models, presets, restore, ui
 
     parser = _Parser(prog="vidgpen", description="Restore faces in videos with GPEN: tracked, smoothed, streaming.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging; tracebacks on errors")
@@ -45,6 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ("inspect", "detect, track and align faces without restoring (no weights needed)", inspect),
         ("models", "list, locate, download and verify model weights", models),
         ("presets", "list presets or show one merged over the defaults", presets),
+        ("ui", "a local web UI: preview a restored frame, run and watch jobs (vidgpen[ui] extra)", ui),
     ]
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {}
     for name, text, module in subcommands:

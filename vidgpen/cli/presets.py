@@ -26,12 +26,13 @@ def run(args: argparse.Namespace) -> int:
     own = set(tomllib.loads(path.read_text(encoding="utf-8")))
     print(f"# preset {args.name} ({path}) merged over the built-in defaults; '# preset' marks its own values")
     for key, value in config.to_dict().items():
-        line = f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}"
+        line = f"# {key} = (unset)" if value is None else f"{key} = {toml_value(value)}"
         print(f"{line:40s} # preset" if key in own else line)
     return 0
 
 
-def _toml_value(value: object) -> str:
+def toml_value(value: object) -> str:
+    """One TOML value: booleans lower-case, strings quoted (JSON's quoting is TOML's basic string)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return json.dumps(value) if isinstance(value, (str, list)) else str(value)

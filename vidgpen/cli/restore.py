@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_start(info: VideoInfo) -> None:
         # Only once every check has passed, so a bad input prints nothing but its error.
-        progress.update(task, total=_expected_frames(info.frame_count, float(info.fps), config))
+        progress.update(task, total=expected_frames(info.frame_count, float(info.fps), config))
         progress.start()
 
     def on_progress(frames: int, faces: int) -> None:
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _expected_frames(count: int | None, fps: float, config: RestoreConfig) -> int | None:
+def expected_frames(count: int | None, fps: float, config: RestoreConfig) -> int | None:
     if config.start is None and config.end is None:
         return count
     if count is None or fps <= 0:

@@ -1,0 +1,238 @@
+"""What the UI's buttons do: each calls the CLI's or the API's entry point and formats its answer.
+
+Errors a user can fix (VidgpenError) are shown as the CLI prints them (``error: …``), on
+the screen where they happened; nothing here re-implements a check.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidgpen.errors import VidgpenError
+from vidgpen.ui.jobs import QUEUED, RUNNING, Job, JobQueue
+from vidgpen.ui.settings import EDITED, base_config, command_line, config_from_argv, config_toml, settings_argv
+
+TRACK_COLUMNS = ("track", "frames", "first", "last", "detected", "size px (median)")
+BATCH_COLUMNS = ("input", "status", "error", "attempts", "seconds", "output")
+_ZOOM_SIDE = 384  # px: the zoomed face's side on screen
+
+
+def argv_of(preset: str | None, values: dict[str, Any]) -> list[str]:
+    return settings_argv(preset, {key: values[key] for key in EDITED})
+
+
+def with_suffix(output: str, suffix: str) -> str:
+    return str(Path(output).with_suffix(suffix)) if output else output
+
+
+def _error(exc: VidgpenError) -> str:
+    return f"**error:** {html.escape(str(exc))}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def face_zoom(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both images cut to the square around what the restore changed (the faces), enlarged
+    by whole pixels so the grain and the restored detail can be compared."""
+    import cv2
+
+    changed = np.argwhere(np.any(before != after, axis=2))
+    if not len(changed):
+        return None
+    (y0, x0), (y1, x1) = changed.min(axis=0), changed.max(axis=0) + 1
+    side = int(max(y1 - y0, x1 - x0) * 1.1)
+    cy, cx = (y0 + y1) // 2, (x0 + x1) // 2
+    top = int(np.clip(cy - side // 2, 0, max(0, before.shape[0] - side)))
+    left = int(np.clip(cx - side // 2, 0, max(0, before.shape[1] - side)))
+    scale = max(1, _ZOOM_SIDE // max(side, 1))
+    return tuple(cv2.resize(image[top:top + side, left:left + side], None, fx=scale, fy=scale,  # type: ignore[return-value]
+                            interpolation=cv2.INTER_NEAREST) for image in (before, after))
+
+
+def _device(argv: list[str]) -> str:
+    """The device a job queues on: the settings' device, resolved ("auto" → cuda or cpu)."""
+    from vidgpen.models.device import resolve_device
+
+    return str(resolve_device(config_from_argv(argv).device))
+
+
+class Screens:
+    """The handlers of one app; ``outputs`` is the folder the UI may serve files from."""
+
+    def __init__(self, queue: JobQueue, outputs: Path) -> None:
+        self.queue, self.outputs = queue, outputs
+
+    def describe(self, input: str, output: str, segments: float, overwrite: bool, argv: list[str]) -> tuple[str, str, str]:
+        """(error, command line, TOML) for the Settings screen."""
+        try:
+            config = config_from_argv(argv)
+        except VidgpenError as exc:
+            return _error(exc), "", ""
+        return "", command_line(input, output, argv, segments, overwrite), config_toml(config)
+
+    def preset_values(self, preset: str | None, keys: list[str]) -> list[Any]:
+        config = base_config(preset)
+        return [getattr(config, key) if getattr(config, key) is not None else "" for key in keys]
+
+    def open(self, path: str, upload: str | None, suffix: str, argv: list[str]) -> tuple[Any, ...]:
+        """Probe and inspect the video (streams, shots, tracks) as ``vidgpen inspect`` does."""
+        import gradio as gr
+
+        from vidgpen.cli.inspect import inspect_video
+        from vidgpen.io.reader import probe
+        from vidgpen.io.report import media_report
+
+        input = (upload or path or "").strip()
+        if not input:
+            return "", "Give a path or upload a video.", None, None, gr.update(), gr.update()
+        try:
+            config = config_from_argv(argv)
+            info = probe(input)
+            streams = media_report(info, suffix, config.codec, config.pix_fmt, config.deinterlace).rows
+            began = time.perf_counter()
+            summary, _ = inspect_video(config, input)
+        except VidgpenError as exc:
+            return "", _error(exc), None, None, gr.update(), gr.update()
+        counts = np.array(summary.per_frame or [0])
+        tracks = [[tid, st.frames, st.first, st.last, f"{st.detected / st.frames:.0%}", f"{np.median(st.sizes):.0f}"]
+                  for tid, st in sorted(summary.tracks.items())]
+        status = (f"**{html.escape(input)}**: {len(summary.per_frame)} frames, {summary.shots} shot(s), "
+                  f"{len(summary.tracks)} track(s), faces per frame mean {counts.mean():.2f} (max {counts.max()}); "
+                  f"inspected in {time.perf_counter() - began:.1f} s")
+        last = max(len(summary.per_frame) - 1, 0)
+        output = str(self.outputs / f"{Path(input).stem}.restored{suffix}")
+        return input, status, streams, tracks, gr.update(maximum=last, value=min(last, last // 2)), output
+
+    def frame(self, input: str, index: float, argv: list[str]) -> np.ndarray | None:
+        from vidgpen.ui.preview import read_frame
+
+        if not input:
+            return None
+        try:
+            return read_frame(input, int(index), config_from_argv(argv))
+        except (VidgpenError, ValueError):
+            return None
+
+    def preview(self, input: str, index: float, argv: list[str]) -> tuple[Any, Any, str]:
+        """before | after of frame ``index``, its face zoomed, the time it took and the whole video's ETA."""
+        from vidgpen.ui.preview import preview_frame
+
+        if not input:
+            return None, None, "Open a video first."
+        try:
+            shot = preview_frame(config_from_argv(argv), input, int(index))
+        except VidgpenError as exc:
+            return None, None, _error(exc)
+        zoom = face_zoom(shot.before, shot.after)
+        text = (f"frame {int(index)}: {shot.faces} face(s) restored in {shot.seconds:.1f} s "
+                f"(with the {2:g} s before it, weights loading included); the whole video at this rate: about "
+                f"{_duration(shot.eta_seconds)}")
+        return (shot.before, shot.after), zoom, text
+
+    def start(self, input: str, output: str, segments: float, overwrite: bool, argv: list[str]) -> str:
+        if not input or not output:
+            return "Open a video and name the output first."
+        try:
+            device = _device(argv)
+        except VidgpenError as exc:
+            return _error(exc)
+        job = self.queue.submit(Job(0, "restore", input, output, argv, device, float(segments or 60), overwrite))
+        return self._status(job)
+
+    def cancel(self) -> str:
+        job = self.queue.latest("restore")
+        if job is None:
+            return ""
+        self.queue.cancel(job.id)
+        return self._status(job)
+
+    def run_state(self, shown: tuple[int, str] | None) -> tuple[Any, ...]:
+        """The Run screen from the queue: what a reload or a restarted UI shows again."""
+        import gradio as gr
+
+        job = self.queue.latest("restore")
+        if job is None:
+            return "", None, gr.skip(), gr.skip(), shown
+        stages = [[stage, f"{seconds:.2f}"] for stage, seconds in sorted(job.stage_seconds.items(), key=lambda kv: -kv[1])]
+        key = [job.id, job.status]
+        if shown == key:
+            return self._status(job), stages, gr.skip(), gr.skip(), shown
+        servable = job.status == "done" and Path(job.output).resolve().is_relative_to(self.outputs)
+        result = job.output if servable else None
+        return self._status(job), stages, result, result, key
+
+    def _status(self, job: Job) -> str:
+        total = job.total or 0
+        parts = [f"job {job.id}", job.status, f"{job.frames}/{total or '?'} frames", f"{job.fps:.2f} fps",
+                 f"{job.faces} faces"]
+        if job.status == RUNNING:
+            parts.append(f"ETA {_duration(job.eta_seconds)}")
+        if job.status == QUEUED:
+            ahead = [j for j in self.queue.jobs.values() if j.device == job.device and j.status in (QUEUED, RUNNING)]
+            parts.append(f"{len(ahead) - 1} ahead on {job.device}")
+        text = " · ".join(parts) + f" → {html.escape(job.output)}"
+        error = f"<p class='error'>error: {html.escape(job.error)}</p>" if job.error else ""
+        bar = f"<progress max='{total}' value='{job.frames}'></progress>" if total else "<progress></progress>"
+        return (f"<div id='run-job' data-job='{job.id}' data-status='{job.status}' data-frames='{job.frames}'>"
+                f"{bar}<p>{text}</p>{error}</div>")
+
+    def batch_plan(self, library: str, output: str, argv: list[str]) -> tuple[Any, str]:
+        """``vidgpen batch --dry-run``: what would be done, skipped, and what failed before."""
+        from vidgpen.batch import BatchOptions, run_batch
+
+        try:
+            summary = run_batch(library, output, config_from_argv(argv), BatchOptions(dry_run=True))
+        except VidgpenError as exc:
+            return None, _error(exc)
+        rows = [[r.input, r.status, r.error or "", r.attempts, r.seconds, r.output] for r in summary.results]
+        return rows, f"{len(rows)} video(s): {summary.skipped} already done, {summary.failed} failed before"
+
+    def batch_start(self, library: str, output: str, segments: float, argv: list[str], retry: bool) -> str:
+        from vidgpen.batch import MANIFEST_NAME, Manifest
+
+        if not library or not output:
+            return "Name the library and the output folder first."
+        include: list[str] = []
+        if retry:
+            if not (Path(output) / MANIFEST_NAME).exists():
+                return "Nothing to retry: no batch has run into that folder."
+            include = [r.input for r in Manifest(Path(output)).records.values() if r.status == "failed"]
+            if not include:
+                return "Nothing to retry: no file failed."
+        try:
+            device = _device(argv)
+        except VidgpenError as exc:
+            return _error(exc)
+        job = self.queue.submit(Job(0, "batch", library, output, argv, device, float(segments or 60),
+                                    include=include))
+        return f"batch job {job.id} queued ({len(include) or 'every'} file(s))"
+
+    def batch_state(self, library: str, output: str) -> tuple[Any, str]:
+        """The files' status from the manifest, and the batch job's line."""
+        from vidgpen.batch import MANIFEST_NAME, Manifest
+
+        job = self.queue.latest("batch")
+        folder = Path(output) if output else Path(job.output) if job else None
+        rows = []
+        if folder is not None and (folder / MANIFEST_NAME).exists():
+            try:
+                records = Manifest(folder).records.values()
+            except VidgpenError as exc:
+                return None, _error(exc)
+            rows = [[r.input, r.status, r.error or "", r.attempts, r.seconds, r.output] for r in records]
+        if job is None:
+            return rows, ""
+        done = sum(1 for status in job.files.values() if status == "done")
+        line = f"batch job {job.id}: {job.status}, {done} done of {len(job.files)} finished so far"
+        return rows, line + (f"; {html.escape(job.error)}" if job.error else "")

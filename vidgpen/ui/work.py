@@ -1,0 +1,60 @@
+"""What a queued job does: the API's run (``vidgpen restore --resume``) or batch, nothing of its own."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from vidgpen.io.frames import VideoInfo
+from vidgpen.ui.jobs import Job
+from vidgpen.ui.settings import config_from_argv
+
+
+def run_job(job: Job, on_frame: Callable[[], None]) -> None:
+    """Run ``job``, keeping its progress fields current; ``on_frame`` may raise to stop it."""
+    if job.kind == "batch":
+        _run_batch(job, on_frame)
+    else:
+        _run_restore(job, on_frame)
+
+
+def _run_restore(job: Job, on_frame: Callable[[], None]) -> None:
+    from vidgpen.api import run_restore
+    from vidgpen.cli.restore import expected_frames
+
+    config = config_from_argv(job.argv)
+    first: list[tuple[float, int]] = []  # when and at which count this attempt's first frame came
+
+    def on_start(info: VideoInfo) -> None:
+        job.total = expected_frames(info.frame_count, float(info.fps), config)
+
+    def on_progress(frames: int, faces: int) -> None:
+        now = time.perf_counter()
+        if not first:
+            first.append((now, frames))  # frames of segments an earlier attempt finished come at once
+        job.frames, job.faces = frames, faces
+        since, at = first[0]
+        job.fps = (frames - at) / (now - since) if now > since and frames > at else job.fps
+        on_frame()
+
+    report = run_restore(config, job.input, job.output, overwrite=job.overwrite, resume_segments=job.segment_seconds,
+                         on_start=on_start, on_progress=on_progress)
+    job.frames, job.faces, job.stage_seconds = report.frames or job.frames, report.faces, report.stage_seconds
+
+
+def _run_batch(job: Job, on_frame: Callable[[], None]) -> None:
+    from vidgpen.batch import BatchOptions, FileResult, run_batch
+
+    # A retry names the failed files and forces them: an unchanged unreadable file is
+    # otherwise skipped as failed, as `vidgpen batch` does.
+    options = BatchOptions(include=job.include, force=bool(job.include), resume_segments=job.segment_seconds)
+
+    def on_result(result: FileResult) -> None:
+        job.files[result.input] = result.status
+        job.frames += 1
+        on_frame()
+
+    summary = run_batch(job.input, job.output, config_from_argv(job.argv), options, on_result=on_result)
+    job.total, job.faces = len(summary.results), summary.faces
+    if summary.failed:
+        job.error = f"{summary.failed} of {len(summary.results)} files failed (see the table)"
