@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", type=Path, default=Path.cwd() / "restored",
                         help="folder for restored videos; files there can be played and downloaded in the UI "
                         "(default ./restored)")
+    parser.add_argument("--suffix", default=".mp4", choices=(".mp4", ".mkv", ".mov", ".webm"),
+                        help="output container the Settings screen starts with (default: %(default)s)")
     add_config_arguments(parser)  # the settings the Settings screen starts with
 
 

@@ -32,7 +32,7 @@ def _model_names() -> list[str]:
     return ["auto", *(name for name, spec in REGISTRY.items() if spec.kind.startswith("gpen"))]
 
 
-def _settings_panel(values: dict[str, Any], preset: str | None) -> tuple[gr.Dropdown, dict[str, gr.Component],
+def _settings_panel(values: dict[str, Any], preset: str | None, suffix: str) -> tuple[gr.Dropdown, dict[str, gr.Component],
                                                                             gr.Dropdown]:
     """The Settings screen's fields, keyed by RestoreConfig field, plus the preset and the container."""
     preset_box = gr.Dropdown([_NO_PRESET, *list_presets()], value=preset or _NO_PRESET, label="preset",
@@ -54,7 +54,7 @@ def _settings_panel(values: dict[str, Any], preset: str | None) -> tuple[gr.Drop
         fields["deinterlace"] = gr.Dropdown(list(DEINTERLACE), value=values["deinterlace"], label="deinterlace",
                                             elem_id="settings-deinterlace")
     with gr.Row():
-        container = gr.Dropdown(list(CONTAINERS), value=".mp4", label="container", elem_id="settings-container")
+        container = gr.Dropdown(list(CONTAINERS), value=suffix, label="container", elem_id="settings-container")
         fields["codec"] = gr.Dropdown(list(CODECS), value=values["codec"], label="codec", elem_id="settings-codec")
         fields["crf"] = gr.Number(values["crf"], precision=0, label="quality (crf)", elem_id="settings-crf")
         fields["encoder_preset"] = gr.Textbox(values["encoder_preset"], label="encoder preset",
@@ -64,7 +64,8 @@ def _settings_panel(values: dict[str, Any], preset: str | None) -> tuple[gr.Drop
     return preset_box, fields, container
 
 
-def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outputs: Path) -> gr.Blocks:
+def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outputs: Path,
+              suffix: str = ".mp4") -> gr.Blocks:
     """The whole UI; ``values`` are the Settings screen's initial values (``vidgpen ui``'s flags)."""
     work = screens.Screens(queue, outputs)
     with gr.Blocks(title="vidgpen", analytics_enabled=False) as app:
@@ -88,7 +89,7 @@ def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outpu
                 compare = gr.ImageSlider(label="before | after (drag)", format="png", elem_id="preview-compare")
                 zoom = gr.ImageSlider(label="the face, zoomed", format="png", elem_id="preview-zoom")
         with gr.Tab("Settings", elem_id="tab-settings"):
-            preset_box, fields, container = _settings_panel(values, preset)
+            preset_box, fields, container = _settings_panel(values, preset, suffix)
             settings_error = gr.Markdown(elem_id="settings-error")
             command = gr.Textbox(label="the same run on the command line", elem_id="settings-command",
                                  interactive=False, lines=2)
@@ -116,8 +117,7 @@ def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outpu
                 batch_button = gr.Button("Start batch", variant="primary", elem_id="batch-start")
                 retry_button = gr.Button("Retry failed", elem_id="batch-retry")
             batch_status = gr.Markdown(elem_id="batch-status")
-            files = gr.Dataframe(headers=list(screens.BATCH_COLUMNS), label="files", elem_id="batch-files",
-                                 wrap=True)
+            files = gr.HTML(elem_id="batch-files")
 
         settings_inputs = [preset_box, *fields.values()]
         keys = list(fields)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vidgpen.errors import VidgpenError
 from vidgpen.ui.jobs import QUEUED, RUNNING, Job, JobQueue
 from vidgpen.ui.settings import EDITED, base_config, command_line, config_from_argv, config_toml, settings_argv
+
+if TYPE_CHECKING:
+    from vidgpen.batch import FileResult
 
 TRACK_COLUMNS = ("track", "frames", "first", "last", "detected", "size px (median)")
 BATCH_COLUMNS = ("input", "status", "error", "attempts", "seconds", "output")
@@ -58,6 +61,17 @@ def face_zoom(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.nda
     scale = max(1, _ZOOM_SIDE // max(side, 1))
     return tuple(cv2.resize(image[top:top + side, left:left + side], None, fx=scale, fy=scale,  # type: ignore[return-value]
                             interpolation=cv2.INTER_NEAREST) for image in (before, after))
+
+
+def _files_table(results: list[FileResult]) -> str:
+    """A batch's files, one row each, errors in full (they name the file and the problem)."""
+    head = "".join(f"<th>{column}</th>" for column in BATCH_COLUMNS)
+    rows = []
+    for r in results:
+        cells = (r.input, r.status, r.error or "", str(r.attempts), f"{r.seconds:.1f}", r.output)
+        rows.append(f"<tr data-input='{html.escape(r.input, quote=True)}' data-status='{r.status}'>"
+                    + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return f"<table id='batch-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _device(argv: list[str]) -> str:
@@ -184,8 +198,9 @@ class Screens:
         text = " · ".join(parts) + f" → {html.escape(job.output)}"
         error = f"<p class='error'>error: {html.escape(job.error)}</p>" if job.error else ""
         bar = f"<progress max='{total}' value='{job.frames}'></progress>" if total else "<progress></progress>"
+        line = html.escape(command_line(job.input, job.output, job.argv, job.segment_seconds, job.overwrite))
         return (f"<div id='run-job' data-job='{job.id}' data-status='{job.status}' data-frames='{job.frames}'>"
-                f"{bar}<p>{text}</p>{error}</div>")
+                f"{bar}<p>{text}</p>{error}<p>the same on the command line: <code>{line}</code></p></div>")
 
     def batch_plan(self, library: str, output: str, argv: list[str]) -> tuple[Any, str]:
         """``vidgpen batch --dry-run``: what would be done, skipped, and what failed before."""
@@ -195,8 +210,8 @@ class Screens:
             summary = run_batch(library, output, config_from_argv(argv), BatchOptions(dry_run=True))
         except VidgpenError as exc:
             return None, _error(exc)
-        rows = [[r.input, r.status, r.error or "", r.attempts, r.seconds, r.output] for r in summary.results]
-        return rows, f"{len(rows)} video(s): {summary.skipped} already done, {summary.failed} failed before"
+        table = _files_table(summary.results)
+        return table, f"{len(summary.results)} video(s): {summary.skipped} already done, {summary.failed} failed before"
 
     def batch_start(self, library: str, output: str, segments: float, argv: list[str], retry: bool) -> str:
         from vidgpen.batch import MANIFEST_NAME, Manifest
@@ -224,13 +239,12 @@ class Screens:
 
         job = self.queue.latest("batch")
         folder = Path(output) if output else Path(job.output) if job else None
-        rows = []
+        rows = ""
         if folder is not None and (folder / MANIFEST_NAME).exists():
             try:
-                records = Manifest(folder).records.values()
+                rows = _files_table(list(Manifest(folder).records.values()))
             except VidgpenError as exc:
                 return None, _error(exc)
-            rows = [[r.input, r.status, r.error or "", r.attempts, r.seconds, r.output] for r in records]
         if job is None:
             return rows, ""
         done = sum(1 for status in job.files.values() if status == "done")

@@ -51,7 +51,7 @@ def serve(args: argparse.Namespace, login: tuple[str, str] | None) -> None:
 
     initial = config_from_args(args)  # the settings flags given to `vidgpen ui`: bad ones fail here
     queue = JobQueue(state_dir, run_job)
-    app = build_app(queue, args.preset, {key: getattr(initial, key) for key in EDITED}, outputs)
+    app = build_app(queue, args.preset, {key: getattr(initial, key) for key in EDITED}, outputs, args.suffix)
     port = args.port or free_port(args.host)
     print(f"vidgpen ui: http://{args.host}:{port}/", flush=True)
     app.launch(server_name=args.host, server_port=port, inbrowser=not args.no_browser, auth=_auth(login),

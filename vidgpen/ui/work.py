@@ -39,7 +39,7 @@ def _run_restore(job: Job, on_frame: Callable[[], None]) -> None:
 
     report = run_restore(config, job.input, job.output, overwrite=job.overwrite, resume_segments=job.segment_seconds,
                          on_start=on_start, on_progress=on_progress)
-    job.frames, job.faces, job.stage_seconds = report.frames or job.frames, report.faces, report.stage_seconds
+    job.stage_seconds = report.stage_seconds  # frames and faces: from the progress, which counts reused segments
 
 
 def _run_batch(job: Job, on_frame: Callable[[], None]) -> None:
