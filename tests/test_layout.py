@@ -28,7 +28,11 @@ ALLOWED = {
     "pipeline": _BASE | {"config", "io", "faces", "models", "weights", "plan", "stats"},
     "api": _BASE | {"config", "io", "models", "plan", "pipeline", "plugins"},
     "batch": _BASE | {"config", "io", "api", "plan"},
-    "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt", "plugins"},
+    "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt", "plugins",
+                    "ui"},  # only cli/ui.py, to start it (lazily: Gradio is not for the other commands)
+    # The web UI is a front end beside the CLI: it parses its settings with the CLI's parser and
+    # runs through the API, the batch driver and inspect's analysis.
+    "ui": _BASE | {"config", "io", "models", "weights", "plan", "pipeline", "api", "batch", "cli"},
     "__main__": {"cli"}, "": {"api", "config", "pipeline"},  # "": vidgpen/__init__.py
 }
 

@@ -14,9 +14,9 @@ import gradio as gr
 
 from vidgpen.config import DEINTERLACE, list_presets
 from vidgpen.io.writer import CODECS, CONTAINERS
-from vidgpen.models.registry import REGISTRY
 from vidgpen.ui import screens
 from vidgpen.ui.jobs import JobQueue
+from vidgpen.weights.registry import REGISTRY
 
 _NO_PRESET = "(none)"
 _POLL_S = 1.0  # how often the Run and Batch screens refresh while open
@@ -64,105 +64,137 @@ def _settings_panel(values: dict[str, Any], preset: str | None, suffix: str) -> 
     return preset_box, fields, container
 
 
-def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outputs: Path,
-              suffix: str = ".mp4") -> gr.Blocks:
-    """The whole UI; ``values`` are the Settings screen's initial values (``vidgpen ui``'s flags)."""
-    work = screens.Screens(queue, outputs)
-    with gr.Blocks(title="vidgpen", analytics_enabled=False) as app:
-        opened = gr.State("")  # the video the screens work on
-        gr.Markdown("## vidgpen: restore faces in videos with GPEN")
-        with gr.Tab("Open", elem_id="tab-open"):
-            with gr.Row():
-                path = gr.Textbox(label="video on this machine (path)", elem_id="open-path", scale=3)
-                upload = gr.File(label="or upload one", type="filepath", elem_id="open-upload", scale=2)
-            open_button = gr.Button("Open", variant="primary", elem_id="open-button")
-            open_status = gr.Markdown(elem_id="open-status")
-            streams = gr.Dataframe(headers=["", "source", "restore"], label="streams", elem_id="open-streams")
-            tracks = gr.Dataframe(headers=list(screens.TRACK_COLUMNS), label="faces by track",
-                                  elem_id="open-tracks")
-        with gr.Tab("Preview", elem_id="tab-preview"):
-            frame = gr.Slider(0, 1, value=0, step=1, label="frame", elem_id="preview-frame")
-            source = gr.Image(label="frame", format="png", interactive=False, elem_id="preview-source", height=360)
-            preview_button = gr.Button("Preview this frame", variant="primary", elem_id="preview-button")
-            preview_status = gr.Markdown(elem_id="preview-status")
-            with gr.Row():
-                compare = gr.ImageSlider(label="before | after (drag)", format="png", elem_id="preview-compare")
-                zoom = gr.ImageSlider(label="the face, zoomed", format="png", elem_id="preview-zoom")
-        with gr.Tab("Settings", elem_id="tab-settings"):
-            preset_box, fields, container = _settings_panel(values, preset, suffix)
-            settings_error = gr.Markdown(elem_id="settings-error")
-            command = gr.Textbox(label="the same run on the command line", elem_id="settings-command",
-                                 interactive=False, lines=2)
-            toml = gr.Textbox(label="the same settings as a config file (--config FILE)", elem_id="settings-toml",
-                              interactive=False, lines=6)
-        with gr.Tab("Run", elem_id="tab-run"):
-            with gr.Row():
-                output = gr.Textbox(label="output file", elem_id="run-output", scale=3)
-                segments = gr.Number(60, label="resume segments (s)", minimum=1, elem_id="run-segments")
-                overwrite = gr.Checkbox(False, label="overwrite", elem_id="run-overwrite")
-            with gr.Row():
-                start_button = gr.Button("Start", variant="primary", elem_id="run-start")
-                cancel_button = gr.Button("Cancel", variant="stop", elem_id="run-cancel")
-            run_status = gr.HTML(elem_id="run-status")
-            stages = gr.Dataframe(headers=["stage", "seconds"], label="time per stage", elem_id="run-stages")
-            with gr.Row():
-                result = gr.Video(label="result", elem_id="run-result", interactive=False)
-                download = gr.File(label="download", elem_id="run-download", interactive=False)
-        with gr.Tab("Batch", elem_id="tab-batch"):
-            with gr.Row():
-                library = gr.Textbox(label="library folder", elem_id="batch-library")
-                library_out = gr.Textbox(label="output folder", elem_id="batch-output")
-            with gr.Row():
-                plan_button = gr.Button("Plan (dry run)", elem_id="batch-plan")
-                batch_button = gr.Button("Start batch", variant="primary", elem_id="batch-start")
-                retry_button = gr.Button("Retry failed", elem_id="batch-retry")
-            batch_status = gr.Markdown(elem_id="batch-status")
-            files = gr.HTML(elem_id="batch-files")
+def _open_and_preview_tabs(c: dict[str, Any]) -> None:
+    with gr.Tab("Open", elem_id="tab-open"):
+        with gr.Row():
+            c["path"] = gr.Textbox(label="video on this machine (path)", elem_id="open-path", scale=3)
+            c["upload"] = gr.File(label="or upload one", type="filepath", elem_id="open-upload", scale=2)
+        c["open_button"] = gr.Button("Open", variant="primary", elem_id="open-button")
+        c["open_status"] = gr.Markdown(elem_id="open-status")
+        c["streams"] = gr.Dataframe(headers=["", "source", "restore"], label="streams", elem_id="open-streams")
+        c["tracks"] = gr.Dataframe(headers=list(screens.TRACK_COLUMNS), label="faces by track", elem_id="open-tracks")
+    with gr.Tab("Preview", elem_id="tab-preview"):
+        c["frame"] = gr.Slider(0, 1, value=0, step=1, label="frame", elem_id="preview-frame")
+        c["source"] = gr.Image(label="frame", format="png", interactive=False, elem_id="preview-source", height=360)
+        c["preview_button"] = gr.Button("Preview this frame", variant="primary", elem_id="preview-button")
+        c["preview_status"] = gr.Markdown(elem_id="preview-status")
+        with gr.Row():
+            c["compare"] = gr.ImageSlider(label="before | after (drag)", format="png", elem_id="preview-compare")
+            c["zoom"] = gr.ImageSlider(label="the face, zoomed", format="png", elem_id="preview-zoom")
 
-        settings_inputs = [preset_box, *fields.values()]
-        keys = list(fields)
 
-        def argv(preset_name: str, *field_values: Any) -> list[str]:
-            chosen = None if preset_name == _NO_PRESET else preset_name
-            return screens.argv_of(chosen, dict(zip(keys, field_values)))
+def _settings_tab(c: dict[str, Any], values: dict[str, Any], preset: str | None, suffix: str) -> None:
+    with gr.Tab("Settings", elem_id="tab-settings"):
+        c["preset"], c["fields"], c["container"] = _settings_panel(values, preset, suffix)
+        c["settings_error"] = gr.Markdown(elem_id="settings-error")
+        c["command"] = gr.Textbox(label="the same run on the command line", elem_id="settings-command",
+                                  interactive=False, lines=2)
+        c["toml"] = gr.Textbox(label="the same settings as a config file (--config FILE)", elem_id="settings-toml",
+                               interactive=False, lines=6)
+
+
+def _run_and_batch_tabs(c: dict[str, Any]) -> None:
+    with gr.Tab("Run", elem_id="tab-run"):
+        with gr.Row():
+            c["output"] = gr.Textbox(label="output file", elem_id="run-output", scale=3)
+            c["segments"] = gr.Number(60, label="resume segments (s)", minimum=1, elem_id="run-segments")
+            c["overwrite"] = gr.Checkbox(False, label="overwrite", elem_id="run-overwrite")
+        with gr.Row():
+            c["start"] = gr.Button("Start", variant="primary", elem_id="run-start")
+            c["cancel"] = gr.Button("Cancel", variant="stop", elem_id="run-cancel")
+        c["run_status"] = gr.HTML(elem_id="run-status")
+        c["stages"] = gr.Dataframe(headers=["stage", "seconds"], label="time per stage", elem_id="run-stages")
+        with gr.Row():
+            c["result"] = gr.Video(label="result", elem_id="run-result", interactive=False)
+            c["download"] = gr.File(label="download", elem_id="run-download", interactive=False)
+    with gr.Tab("Batch", elem_id="tab-batch"):
+        with gr.Row():
+            c["library"] = gr.Textbox(label="library folder", elem_id="batch-library")
+            c["library_out"] = gr.Textbox(label="output folder", elem_id="batch-output")
+        with gr.Row():
+            c["plan"] = gr.Button("Plan (dry run)", elem_id="batch-plan")
+            c["batch"] = gr.Button("Start batch", variant="primary", elem_id="batch-start")
+            c["retry"] = gr.Button("Retry failed", elem_id="batch-retry")
+        c["batch_status"] = gr.Markdown(elem_id="batch-status")
+        c["files"] = gr.HTML(elem_id="batch-files")
+
+
+class _Wiring:
+    """The events: each screen's inputs (the settings always among them) to a Screens handler."""
+
+    def __init__(self, c: dict[str, Any], work: screens.Screens) -> None:
+        self.c, self.work = c, work
+        self.keys = list(c["fields"])
+        self.settings = [c["preset"], *c["fields"].values()]
+
+    def argv(self, preset_name: str, *field_values: Any) -> list[str]:
+        chosen = None if preset_name == _NO_PRESET else preset_name
+        return screens.argv_of(chosen, dict(zip(self.keys, field_values)))
+
+    def settings_events(self) -> tuple[list[Any], list[Any], Any]:
+        c, work = self.c, self.work
 
         def describe(inp: str, out: str, seg: float, over: bool, *settings: Any) -> tuple[str, str, str]:
-            return work.describe(inp, out, seg, over, argv(*settings))
+            return work.describe(inp, out, seg, over, self.argv(*settings))
 
-        described = [settings_error, command, toml]
-        describe_inputs = [opened, output, segments, overwrite, *settings_inputs]
-        for box in [*settings_inputs, output, segments, overwrite, opened]:
-            box.change(describe, describe_inputs, described)
-        preset_box.change(lambda name: work.preset_values(None if name == _NO_PRESET else name, keys),
-                          preset_box, list(fields.values()))
-        container.change(screens.with_suffix, [output, container], output)
+        described = [c["settings_error"], c["command"], c["toml"]]
+        inputs = [c["opened"], c["output"], c["segments"], c["overwrite"], *self.settings]
+        for box in [*self.settings, c["output"], c["segments"], c["overwrite"], c["opened"]]:
+            box.change(describe, inputs, described)
+        c["preset"].change(lambda name: work.preset_values(None if name == _NO_PRESET else name, self.keys),
+                           c["preset"], list(c["fields"].values()))
+        c["container"].change(screens.with_suffix, [c["output"], c["container"]], c["output"])
+        return inputs, described, describe
+
+    def open_and_preview_events(self) -> None:
+        c, work, argv = self.c, self.work, self.argv
 
         def open_video(typed: str, uploaded: str | None, suffix: str, *settings: Any) -> tuple[Any, ...]:
             return work.open(typed, uploaded, suffix, argv(*settings))
 
-        opened_outputs = [opened, open_status, streams, tracks, frame, output]
-        open_button.click(open_video, [path, upload, container, *settings_inputs], opened_outputs)
-        upload.upload(open_video, [path, upload, container, *settings_inputs], opened_outputs)
-        frame.release(lambda inp, index, *s: work.frame(inp, index, argv(*s)), [opened, frame, *settings_inputs],
-                      source)
-        preview_button.click(lambda inp, index, *s: work.preview(inp, index, argv(*s)),
-                             [opened, frame, *settings_inputs], [compare, zoom, preview_status])
+        opened = [c["opened"], c["open_status"], c["streams"], c["tracks"], c["frame"], c["output"]]
+        for event in (c["open_button"].click, c["upload"].upload):
+            event(open_video, [c["path"], c["upload"], c["container"], *self.settings], opened)
+        c["frame"].release(lambda inp, index, *s: work.frame(inp, index, argv(*s)),
+                           [c["opened"], c["frame"], *self.settings], c["source"])
+        c["preview_button"].click(lambda inp, index, suffix, *s: work.preview(inp, index, suffix, argv(*s)),
+                                  [c["opened"], c["frame"], c["container"], *self.settings],
+                                  [c["compare"], c["zoom"], c["preview_status"]])
 
-        start_button.click(lambda inp, out, seg, over, *s: work.start(inp, out, seg, over, argv(*s)),
-                           describe_inputs, run_status)
-        cancel_button.click(work.cancel, None, run_status)
-        shown = gr.State(None)  # the (job, status) whose result the Run screen shows
-        run_outputs = [run_status, stages, result, download, shown]
-        plan_button.click(lambda lib, out, *s: work.batch_plan(lib, out, argv(*s)),
-                          [library, library_out, *settings_inputs], [files, batch_status])
-        batch_button.click(lambda lib, out, seg, *s: work.batch_start(lib, out, seg, argv(*s), retry=False),
-                           [library, library_out, segments, *settings_inputs], batch_status)
-        retry_button.click(lambda lib, out, seg, *s: work.batch_start(lib, out, seg, argv(*s), retry=True),
-                           [library, library_out, segments, *settings_inputs], batch_status)
+    def run_and_batch_events(self, run_inputs: list[Any]) -> list[Any]:
+        c, work, argv = self.c, self.work, self.argv
+        c["start"].click(lambda inp, out, seg, over, *s: work.start(inp, out, seg, over, argv(*s)), run_inputs,
+                         c["run_status"])
+        c["cancel"].click(work.cancel, None, c["run_status"])
+        batch_inputs = [c["library"], c["library_out"], c["segments"], *self.settings]
+        c["plan"].click(lambda lib, out, seg, *s: work.batch_plan(lib, out, argv(*s)), batch_inputs,
+                        [c["files"], c["batch_status"]])
+        c["batch"].click(lambda lib, out, seg, *s: work.batch_start(lib, out, seg, argv(*s), retry=False),
+                         batch_inputs, c["batch_status"])
+        c["retry"].click(lambda lib, out, seg, *s: work.batch_start(lib, out, seg, argv(*s), retry=True),
+                         batch_inputs, c["batch_status"])
+        return [c["run_status"], c["stages"], c["result"], c["download"], c["shown"]]
 
+
+def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outputs: Path,
+              suffix: str = ".mp4") -> gr.Blocks:
+    """The whole UI; ``values`` are the Settings screen's initial values (``vidgpen ui``'s flags)."""
+    work = screens.Screens(queue, outputs)
+    c: dict[str, Any] = {}
+    with gr.Blocks(title="vidgpen", analytics_enabled=False) as app:
+        c["opened"] = gr.State("")  # the video the screens work on
+        c["shown"] = gr.State(None)  # the (job, status) whose result the Run screen shows
+        gr.Markdown("## vidgpen: restore faces in videos with GPEN")
+        _open_and_preview_tabs(c)
+        _settings_tab(c, values, preset, suffix)
+        _run_and_batch_tabs(c)
+        wiring = _Wiring(c, work)
+        run_inputs, described, describe = wiring.settings_events()
+        wiring.open_and_preview_events()
+        run_outputs = wiring.run_and_batch_events(run_inputs)
         timer = gr.Timer(_POLL_S)
-        timer.tick(work.run_state, shown, run_outputs)
-        timer.tick(work.batch_state, [library, library_out], [files, batch_status])
-        app.load(work.run_state, shown, run_outputs)  # a reload (or a new tab) reattaches to the job
-        app.load(describe, describe_inputs, described)
+        timer.tick(work.run_state, c["shown"], run_outputs)
+        timer.tick(work.batch_state, [c["library"], c["library_out"]], [c["files"], c["batch_status"]])
+        app.load(work.run_state, c["shown"], run_outputs)  # a reload (or a new tab) reattaches to the job
+        app.load(describe, run_inputs, described)
     return app

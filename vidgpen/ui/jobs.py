@@ -5,7 +5,8 @@ a job that was running when the UI stopped (closed, crashed, the machine reboote
 queued again when ``vidgpen ui`` starts and continues at its last finished segment. A
 batch is ``vidgpen batch``, whose manifest does the same per file. One job runs at a time
 on each device (two runs on one GPU only fight over its memory); the rest wait in order.
-Cancel is the CLI's Ctrl-C: the run stops at its next frame and leaves no partial file.
+Cancel is the run's cancel event, the stop Ctrl-C makes in the CLI: the run stops at its
+next frame and leaves no partial file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import tempfile
 import threading
 import time
@@ -21,8 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from vidgpen.errors import VidgpenError, first_line
-from vidgpen.interrupt import Interrupted
+from vidgpen.errors import RunCancelled, VidgpenError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,8 @@ class Job:
         return max(0.0, (self.total - self.frames) / self.fps)
 
 
-Runner = Callable[[Job, Callable[[], None]], None]  # does the work; calls the hook at each frame
+# Does the work; stops at the next frame once the event is set; calls the hook at each frame.
+Runner = Callable[[Job, threading.Event, Callable[[], None]], None]
 
 
 class JobQueue:
@@ -71,7 +71,7 @@ class JobQueue:
         self._path = state_dir / "jobs.json"
         self._runner = runner
         self._lock = threading.Condition()
-        self._cancel: set[int] = set()
+        self._cancel: dict[int, threading.Event] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._saved = 0.0
         self.jobs: dict[int, Job] = {}
@@ -103,7 +103,7 @@ class JobQueue:
                 job.status = CANCELLED
                 self._save()
             else:
-                self._cancel.add(job_id)
+                self._cancel[job_id].set()
 
     def latest(self, kind: str) -> Job | None:
         """The job a screen shows: the running one, else the newest."""
@@ -126,6 +126,7 @@ class JobQueue:
                 return None
             job = min(queued, key=lambda j: j.id)
             job.status, job.started, job.error, job.frames, job.faces = RUNNING, time.time(), None, 0, 0
+            self._cancel[job.id] = threading.Event()
             self._save()
             return job
 
@@ -135,16 +136,14 @@ class JobQueue:
 
     def _run(self, job: Job) -> None:
         def on_frame() -> None:
-            if job.id in self._cancel:
-                raise Interrupted(signal.SIGINT)  # what Ctrl-C raises: stages stop, partial files go
             if time.monotonic() - self._saved > _PROGRESS_SAVE_S:
                 with self._lock:
                     self._save()
 
         try:
-            self._runner(job, on_frame)
+            self._runner(job, self._cancel[job.id], on_frame)
             job.status = DONE
-        except KeyboardInterrupt:
+        except RunCancelled:  # the CLI's clean stop: partial output removed, finished segments kept
             job.status = CANCELLED
         except VidgpenError as exc:
             job.status, job.error = FAILED, str(exc)
@@ -153,7 +152,7 @@ class JobQueue:
             job.status, job.error = FAILED, f"{type(exc).__name__}: {first_line(exc)}"
         with self._lock:
             job.finished = time.time()
-            self._cancel.discard(job.id)
+            self._cancel.pop(job.id, None)
             self._save()
 
     def _save(self) -> None:

@@ -19,10 +19,10 @@ import numpy as np
 
 from vidgpen.config import RestoreConfig
 from vidgpen.io.frames import VideoInfo
-from vidgpen.io.pixfmt import auto_pix_fmt
 from vidgpen.io.reader import open_video, probe
 from vidgpen.pipeline import Pipeline
 from vidgpen.pipeline.segments import CONTEXT_S
+from vidgpen.plan.run_plan import make_plan
 
 
 @dataclass
@@ -34,29 +34,32 @@ class FramePreview:
     faces: int  # restored in this frame
 
 
-def frame_time(info: VideoInfo, index: int) -> float:
-    """The slider's frame ``index`` → seconds from the video's start (the nominal rate)."""
-    return index / float(info.fps)
+def frame_time(frames: VideoInfo, index: int) -> float:
+    """The slider's frame ``index`` → seconds from the video's start, at the rate the pipeline's
+    frames come in (``frames``: the plan's frames_info: per field at field rate)."""
+    return index / float(frames.fps)
 
 
 def read_frame(input: str, index: int, config: RestoreConfig) -> np.ndarray:
-    """The source frame at ``index``, upright RGB, as the pipeline decodes it."""
-    info = probe(input)
-    start = frame_time(info, index)
-    with open_video(input, decoder=config.decoder, deinterlace=config.deinterlace_filter, info=info,
-                    start=start, end=start + 1.0 / float(info.fps)) as reader:
+    """The frame at ``index``, upright RGB, as the pipeline decodes (and deinterlaces) it."""
+    plan = make_plan(config, probe(input), find_weights=False)
+    start = frame_time(plan.frames_info, index)
+    with open_video(input, decoder=config.decoder, deinterlace=config.deinterlace_filter, info=plan.info,
+                    start=start, end=start + 1.0 / float(plan.frames_info.fps), rate=config.deinterlace_rate,
+                    fields=plan.fields) as reader:
         for frame in reader:
             return frame.image
     raise ValueError(f"{input}: no frame at index {index}")
 
 
-def preview_frame(config: RestoreConfig, input: str, index: int) -> FramePreview:
-    """Restore frame ``index`` of ``input`` with ``config`` (see the module doc)."""
-    info = probe(input)
+def preview_frame(config: RestoreConfig, input: str, index: int, suffix: str = ".mp4") -> FramePreview:
+    """Restore frame ``index`` of ``input`` with ``config`` (see the module doc); ``suffix``: the
+    output's container, which with the codec decides the pixel format the frame is shown in."""
+    plan = make_plan(config, probe(input), suffix, find_weights=False)
+    info = plan.frames_info
     step = 1.0 / float(info.fps)
     start = frame_time(info, index)
-    pix_fmt = auto_pix_fmt(config.codec, info) if config.pix_fmt == "auto" else config.pix_fmt
-    span = replace(config, start=start, end=start + step, codec="ffv1", pix_fmt=pix_fmt, encoder_backend="pyav",
+    span = replace(config, start=start, end=start + step, codec="ffv1", pix_fmt=plan.pix_fmt, encoder_backend="pyav",
                    ffmpeg_args="")
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="vidgpen-preview-") as folder:

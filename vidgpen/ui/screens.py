@@ -76,7 +76,7 @@ def _files_table(results: list[FileResult]) -> str:
 
 def _device(argv: list[str]) -> str:
     """The device a job queues on: the settings' device, resolved ("auto" → cuda or cpu)."""
-    from vidgpen.models.device import resolve_device
+    from vidgpen.models.runtime.device import resolve_device
 
     return str(resolve_device(config_from_argv(argv).device))
 
@@ -104,18 +104,14 @@ class Screens:
         import gradio as gr
 
         from vidgpen.cli.inspect import inspect_video
-        from vidgpen.io.reader import probe
-        from vidgpen.io.report import media_report
 
         input = (upload or path or "").strip()
         if not input:
             return "", "Give a path or upload a video.", None, None, gr.update(), gr.update()
         try:
-            config = config_from_argv(argv)
-            info = probe(input)
-            streams = media_report(info, suffix, config.codec, config.pix_fmt, config.deinterlace).rows
             began = time.perf_counter()
-            summary, _ = inspect_video(config, input)
+            plan, summary, _ = inspect_video(config_from_argv(argv), input, suffix)
+            streams = plan.media.rows if plan.media is not None else []
         except VidgpenError as exc:
             return "", _error(exc), None, None, gr.update(), gr.update()
         counts = np.array(summary.per_frame or [0])
@@ -138,14 +134,14 @@ class Screens:
         except (VidgpenError, ValueError):
             return None
 
-    def preview(self, input: str, index: float, argv: list[str]) -> tuple[Any, Any, str]:
+    def preview(self, input: str, index: float, suffix: str, argv: list[str]) -> tuple[Any, Any, str]:
         """before | after of frame ``index``, its face zoomed, the time it took and the whole video's ETA."""
         from vidgpen.ui.preview import preview_frame
 
         if not input:
             return None, None, "Open a video first."
         try:
-            shot = preview_frame(config_from_argv(argv), input, int(index))
+            shot = preview_frame(config_from_argv(argv), input, int(index), suffix)
         except VidgpenError as exc:
             return None, None, _error(exc)
         zoom = face_zoom(shot.before, shot.after)

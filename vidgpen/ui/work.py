@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
+from vidgpen.errors import RunCancelled
 from vidgpen.io.frames import VideoInfo
 from vidgpen.ui.jobs import Job
 from vidgpen.ui.settings import config_from_argv
 
 
-def run_job(job: Job, on_frame: Callable[[], None]) -> None:
-    """Run ``job``, keeping its progress fields current; ``on_frame`` may raise to stop it."""
+def run_job(job: Job, cancel: threading.Event, on_frame: Callable[[], None]) -> None:
+    """Run ``job``, keeping its progress fields current; ``cancel`` stops it (RunCancelled)."""
     if job.kind == "batch":
-        _run_batch(job, on_frame)
+        _run_batch(job, cancel, on_frame)
     else:
-        _run_restore(job, on_frame)
+        _run_restore(job, cancel, on_frame)
 
 
-def _run_restore(job: Job, on_frame: Callable[[], None]) -> None:
+def _run_restore(job: Job, cancel: threading.Event, on_frame: Callable[[], None]) -> None:
     from vidgpen.api import run_restore
     from vidgpen.cli.restore import expected_frames
 
@@ -38,11 +40,11 @@ def _run_restore(job: Job, on_frame: Callable[[], None]) -> None:
         on_frame()
 
     report = run_restore(config, job.input, job.output, overwrite=job.overwrite, resume_segments=job.segment_seconds,
-                         on_start=on_start, on_progress=on_progress)
+                         on_start=on_start, on_progress=on_progress, cancel=cancel)
     job.stage_seconds = report.stage_seconds  # frames and faces: from the progress, which counts reused segments
 
 
-def _run_batch(job: Job, on_frame: Callable[[], None]) -> None:
+def _run_batch(job: Job, cancel: threading.Event, on_frame: Callable[[], None]) -> None:
     from vidgpen.batch import BatchOptions, FileResult, run_batch
 
     # A retry names the failed files and forces them: an unchanged unreadable file is
@@ -53,6 +55,8 @@ def _run_batch(job: Job, on_frame: Callable[[], None]) -> None:
         job.files[result.input] = result.status
         job.frames += 1
         on_frame()
+        if cancel.is_set():  # between files: the batch's own stop records the running one as interrupted
+            raise RunCancelled(f"{job.output}: batch cancelled")
 
     summary = run_batch(job.input, job.output, config_from_argv(job.argv), options, on_result=on_result)
     job.total, job.faces = len(summary.results), summary.faces
