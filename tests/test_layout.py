@@ -32,7 +32,7 @@ ALLOWED = {
                     "ui"},  # only cli/ui.py, to start it (lazily: Gradio is not for the other commands)
     # The web UI is a front end beside the CLI: it parses its settings with the CLI's parser and
     # runs through the API, the batch driver and inspect's analysis.
-    "ui": _BASE | {"config", "io", "models", "weights", "plan", "pipeline", "api", "batch", "cli"},
+    "ui": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "cli"},
     "__main__": {"cli"}, "": {"api", "config", "pipeline"},  # "": vidgpen/__init__.py
 }
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from vidgpen.config import RestoreConfig
     from vidgpen.faces.analyze import AnalyzedFrame, FaceAnalyzer
     from vidgpen.faces.inspect import FaceSummary
     from vidgpen.faces.persons import Identity
+    from vidgpen.io.frames import VideoInfo
     from vidgpen.io.report import MediaReport
+    from vidgpen.plan.run_plan import RunPlan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,48 +86,73 @@ def _media_table(path: str, report: MediaReport) -> Table:
     return table
 
 
+def inspect_video(cfg: RestoreConfig, input: str, suffix: str,
+                  on_start: Callable[[RunPlan, VideoInfo], None] | None = None,
+                  on_item: Callable[[AnalyzedFrame], None] | None = None) -> tuple[RunPlan, FaceSummary, FaceAnalyzer]:
+    """restore's plan (without weights), then decode → detect → track → smooth → persons over
+    ``input``, counting shots, tracks, persons and faces. ``on_start`` gets the plan and the
+    frames' VideoInfo (per field at field rate); ``on_item`` each analysed frame before it is
+    counted. This command and the UI's Open screen share it; ``analyzer.identity`` holds the persons."""
+    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
+    from vidgpen.faces.inspect import FaceSummary
+    from vidgpen.io.reader import open_video, probe
+    from vidgpen.pipeline.people import make_identity
+    from vidgpen.plan.run_plan import make_plan
+
+    plan = make_plan(cfg, probe(input), suffix, find_weights=False)  # restore's plan, without weights
+    analyzer = make_analyzer(plan.faces, identity=make_identity(cfg, always=True))  # frame-counted settings scaled
+    summary = FaceSummary()
+    with open_video(input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter, info=plan.info, start=cfg.start,
+                    end=cfg.end, rate=cfg.deinterlace_rate, fields=plan.fields) as reader:
+        if on_start is not None:
+            on_start(plan, reader.info)  # the frames restore works on: per field at field rate, film frames after ivtc
+        for items in _analyzed(reader, analyzer):
+            for item in items:
+                if on_item is not None:
+                    on_item(item)
+                summary.add(item)
+    return plan, summary, analyzer
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from vidgpen.faces.analyze import make_analyzer  # scipy: only when inspecting, not for --help
-    from vidgpen.faces.inspect import FaceSummary, draw_overlay, frame_json, video_json
-    from vidgpen.io.reader import open_video, probe
+    from vidgpen.faces.inspect import draw_overlay, frame_json, video_json
     from vidgpen.io.writer import VideoWriter
-    from vidgpen.pipeline.people import make_identity
-    from vidgpen.plan.run_plan import make_plan
 
     cfg = config_from_args(args)
     for path in (args.people, args.save_persons):
         if path:
             _check_writable(path, args.overwrite)
-    plan = make_plan(cfg, probe(args.input), args.suffix, find_weights=False)  # restore's plan, without weights
-    identity = make_identity(cfg, always=True)
-    analyzer = make_analyzer(plan.faces, identity=identity)  # frame-counted settings scaled as restore scales them
-    size, template = args.model_size, plan.template
-    summary = FaceSummary()
+    size = args.model_size
+    written: dict[str, Any] = {"frames": 0}
     with contextlib.ExitStack() as stack:
-        reader = stack.enter_context(open_video(args.input, decoder=cfg.decoder, deinterlace=cfg.deinterlace_filter,
-                                                info=plan.info, start=cfg.start, end=cfg.end,
-                                                rate=cfg.deinterlace_rate, fields=plan.fields))
-        info = reader.info  # the frames restore works on: per field at field rate, the film frames after ivtc
-        Console().print(_media_table(args.input, plan.media))
-        # The overlay first: when it cannot be written, no JSON was started.
-        writer = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite)) if args.overlay else None
-        js = stack.enter_context(_open_json(args.json, args.overwrite)) if args.json else None
-        if js:
-            header = {"video": video_json(info), "model_size": size, "template": template, "plan": plan.summary()}
-            js.write(json.dumps(header)[:-1] + ', "frames": [\n')
-        for items in _analyzed(reader, analyzer):
-            for item in items:
-                if js:
-                    js.write(("" if not summary.per_frame else ",\n") + json.dumps(frame_json(item, size, template)))
-                summary.add(item)
-                if writer:
-                    draw_overlay(item)
-                    writer.write(item.frame)
-        if js:
-            js.write("\n]}\n")
-    _write_persons(args, identity)
+
+        def start(plan: RunPlan, info: VideoInfo) -> None:
+            Console().print(_media_table(args.input, plan.media))
+            written["template"] = plan.template
+            # The overlay first: when it cannot be written, no JSON was started.
+            if args.overlay:
+                written["overlay"] = stack.enter_context(VideoWriter(args.overlay, info, overwrite=args.overwrite))
+            if args.json:
+                written["json"] = js = stack.enter_context(_open_json(args.json, args.overwrite))
+                header = {"video": video_json(info), "model_size": size, "template": plan.template,
+                          "plan": plan.summary()}
+                js.write(json.dumps(header)[:-1] + ', "frames": [\n')
+
+        def item_out(item: AnalyzedFrame) -> None:
+            if "json" in written:
+                line = json.dumps(frame_json(item, size, written["template"]))
+                written["json"].write(("" if not written["frames"] else ",\n") + line)
+                written["frames"] += 1
+            if "overlay" in written:
+                draw_overlay(item)
+                written["overlay"].write(item.frame)
+
+        _, summary, analyzer = inspect_video(cfg, args.input, args.suffix, start, item_out)
+        if "json" in written:
+            written["json"].write("\n]}\n")
+    _write_persons(args, analyzer.identity)
     _print_summary(args, analyzer, summary)
     return 0
 

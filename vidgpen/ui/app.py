@@ -49,7 +49,7 @@ def _settings_panel(values: dict[str, Any], preset: str | None, suffix: str) -> 
             fields[key] = gr.Slider(0, 1, value=values[key], step=0.05, label=text, elem_id=f"settings-{key}")
     with gr.Row():
         fields["color_match"] = gr.Checkbox(values["color_match"], label="colour match", elem_id="settings-color")
-        fields["faces"] = gr.Textbox(values["faces"], label="faces: all | largest | track ids",
+        fields["faces"] = gr.Textbox(values["faces"], label="faces: all | largest | person ids (p1,p3) | track ids",
                                      elem_id="settings-faces")
         fields["deinterlace"] = gr.Dropdown(list(DEINTERLACE), value=values["deinterlace"], label="deinterlace",
                                             elem_id="settings-deinterlace")
@@ -73,6 +73,10 @@ def _open_and_preview_tabs(c: dict[str, Any]) -> None:
         c["open_status"] = gr.Markdown(elem_id="open-status")
         c["streams"] = gr.Dataframe(headers=["", "source", "restore"], label="streams", elem_id="open-streams")
         c["tracks"] = gr.Dataframe(headers=list(screens.TRACK_COLUMNS), label="faces by track", elem_id="open-tracks")
+        with gr.Row():
+            c["persons"] = gr.Dataframe(headers=list(screens.PERSON_COLUMNS), label="persons", elem_id="open-persons")
+            c["sheet"] = gr.Image(label="who is in it (ids for Settings → faces)", format="png", interactive=False,
+                                  elem_id="open-people")
     with gr.Tab("Preview", elem_id="tab-preview"):
         c["frame"] = gr.Slider(0, 1, value=0, step=1, label="frame", elem_id="preview-frame")
         c["source"] = gr.Image(label="frame", format="png", interactive=False, elem_id="preview-source", height=360)
@@ -152,7 +156,8 @@ class _Wiring:
         def open_video(typed: str, uploaded: str | None, suffix: str, *settings: Any) -> tuple[Any, ...]:
             return work.open(typed, uploaded, suffix, argv(*settings))
 
-        opened = [c["opened"], c["open_status"], c["streams"], c["tracks"], c["frame"], c["output"]]
+        opened = [c["opened"], c["open_status"], c["streams"], c["tracks"], c["persons"], c["sheet"], c["frame"],
+                  c["output"]]
         for event in (c["open_button"].click, c["upload"].upload):
             event(open_video, [c["path"], c["upload"], c["container"], *self.settings], opened)
         c["frame"].release(lambda inp, index, *s: work.frame(inp, index, argv(*s)),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from vidgpen.batch import FileResult
 
 TRACK_COLUMNS = ("track", "frames", "first", "last", "detected", "size px (median)")
+PERSON_COLUMNS = ("person", "tracks", "frames", "first seen", "last seen")
 BATCH_COLUMNS = ("input", "status", "error", "attempts", "seconds", "output")
 _ZOOM_SIDE = 384  # px: the zoomed face's side on screen
 
@@ -100,29 +101,36 @@ class Screens:
         return [getattr(config, key) if getattr(config, key) is not None else "" for key in keys]
 
     def open(self, path: str, upload: str | None, suffix: str, argv: list[str]) -> tuple[Any, ...]:
-        """Probe and inspect the video (streams, shots, tracks) as ``vidgpen inspect`` does."""
+        """Probe and inspect the video (streams, shots, tracks, persons) as ``vidgpen inspect`` does."""
         import gradio as gr
 
         from vidgpen.cli.inspect import inspect_video
+        from vidgpen.faces.inspect import contact_sheet
 
         input = (upload or path or "").strip()
         if not input:
-            return "", "Give a path or upload a video.", None, None, gr.update(), gr.update()
+            return "", "Give a path or upload a video.", None, None, None, None, gr.update(), gr.update()
         try:
             began = time.perf_counter()
-            plan, summary, _ = inspect_video(config_from_argv(argv), input, suffix)
-            streams = plan.media.rows if plan.media is not None else []
+            plan, summary, analyzer = inspect_video(config_from_argv(argv), input, suffix)
         except VidgpenError as exc:
-            return "", _error(exc), None, None, gr.update(), gr.update()
+            return "", _error(exc), None, None, None, None, gr.update(), gr.update()
         counts = np.array(summary.per_frame or [0])
         tracks = [[tid, st.frames, st.first, st.last, f"{st.detected / st.frames:.0%}", f"{np.median(st.sizes):.0f}"]
                   for tid, st in sorted(summary.tracks.items())]
+        persons = [[pid, ",".join(map(str, sorted(st.tracks))), st.frames, f"{st.first:.2f}s", f"{st.last:.2f}s"]
+                   for pid, st in sorted(summary.persons.items(), key=lambda kv: int(kv[0][1:]))]
+        portraits = analyzer.identity.portraits if analyzer.identity is not None else {}
+        sheet = contact_sheet(portraits) if portraits else None
         status = (f"**{html.escape(input)}**: {len(summary.per_frame)} frames, {summary.shots} shot(s), "
-                  f"{len(summary.tracks)} track(s), faces per frame mean {counts.mean():.2f} (max {counts.max()}); "
-                  f"inspected in {time.perf_counter() - began:.1f} s")
+                  f"{len(summary.tracks)} track(s), {len(summary.persons)} person(s), faces per frame mean "
+                  f"{counts.mean():.2f} (max {counts.max()}); inspected in {time.perf_counter() - began:.1f} s. "
+                  "Restore only some people with Settings → faces, e.g. `p1,p3`.")
         last = max(len(summary.per_frame) - 1, 0)
         output = str(self.outputs / f"{Path(input).stem}.restored{suffix}")
-        return input, status, streams, tracks, gr.update(maximum=last, value=min(last, last // 2)), output
+        streams = plan.media.rows if plan.media is not None else []
+        return (input, status, streams, tracks, persons, sheet, gr.update(maximum=last, value=min(last, last // 2)),
+                output)
 
     def frame(self, input: str, index: float, argv: list[str]) -> np.ndarray | None:
         from vidgpen.ui.preview import read_frame
