@@ -35,6 +35,17 @@ PRESETS_DIR = _presets_dir()
 DEINTERLACE = ("off", *DEINTERLACERS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """A memory size as users write it, in bytes: "512M", "2G", "1.5GB", "300MiB", "1000000"."""
+    stripped = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = stripped[-1:] if stripped[-1:] in _SIZE_UNITS else ""
+    number = float(stripped.removesuffix(unit)) if unit else float(stripped)
+    if number < 0:
+        raise ValueError(f"{text!r} is negative")
+    return int(number * _SIZE_UNITS[unit])
 
 
 @dataclass
@@ -65,6 +76,7 @@ class RestoreConfig:
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])
     color_match: bool = False  # match the restored face's Lab mean/std to the original
     deflicker: float = 0.75  # 0..1: fuse each face with its track's earlier frames inside GPEN; 0 = per frame (0.75: README, Deflicker)
+    deflicker_memory: str = "auto"  # the fusion states' budget, e.g. 2G; auto: a quarter of the device's free memory
     grain: float = 0.0  # 0..1: put this share of the original's film grain back on restored faces
     decoder: str = "pyav"  # pyav | decord
     deinterlace: str = "off"  # off | auto (by the field structure idet measures) | bwdif | yadif | ivtc (inverse telecine)
@@ -116,6 +128,11 @@ class RestoreConfig:
         for key in ("smooth", "max_missed", "min_face", "crf"):
             if getattr(self, key) < 0:
                 raise bad(key, f"{getattr(self, key)} must not be negative")
+        if self.deflicker_memory != "auto":
+            try:
+                parse_size(self.deflicker_memory)
+            except ValueError:
+                raise bad("deflicker_memory", f"{self.deflicker_memory!r} is not auto or a size like 512M or 2G") from None
         if self.auto_factor <= 0:
             raise bad("auto_factor", "must be positive")
         if self.faces not in ("all", "largest"):

@@ -36,6 +36,8 @@ RESTORE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--template": ("template", str, "alignment template of a --weights file: gpen | ffhq (registry models bring theirs)"),
     "--mask": ("mask", str, "feather | parsing"),
     "--deflicker": ("deflicker", float, "0..1: fuse each face with its track's previous frames inside GPEN (0 = per frame)"),
+    "--deflicker-memory": ("deflicker_memory", str, "memory the deflicker state of all faces may hold, e.g. 2G "
+                           "(default auto: a quarter of the device's free memory); past it new faces fuse less"),
     "--grain": ("grain", float, "0..1: put this share of the original's film grain back on restored faces"),
     "--decoder": ("decoder", str, "pyav | decord"),
     "--codec": ("codec", str, "libx264 | libx265 | libvpx-vp9 | libsvtav1 | ffv1 | prores_ks | dnxhd | h264_nvenc | hevc_nvenc"),

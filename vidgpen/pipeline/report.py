@@ -24,16 +24,18 @@ class RunReport:
     settings: dict[str, Any]
     plan: dict[str, Any]  # what the run worked out (RunPlan.summary)
     persons: dict[str, Any] | None = None  # where the run linked tracks into persons: count, threshold, restored
+    deflicker_state_mb: float = 0.0  # the most the tracks' fusion states held at once (--deflicker-memory)
 
     @classmethod
     def of(cls, input: str, output: str, *, frames: int, faces: int, tracks: int, wall: float,
            stage_seconds: dict[str, float], skipped_packets: int, models: dict[str, str],
-           settings: dict[str, Any], plan: dict[str, Any]) -> RunReport:
+           settings: dict[str, Any], plan: dict[str, Any], deflicker_state_mb: float = 0.0) -> RunReport:
         """The one place a report is made: rounds the wall time, derives fps, reads the peak RSS."""
         return cls(input=input, output=output, frames=frames, faces=faces, tracks=tracks,
                    wall_seconds=round(wall, 3), fps=round(frames / wall, 3) if wall > 0 else 0.0,
                    stage_seconds=stage_seconds, skipped_packets=skipped_packets,
-                   peak_rss_mb=round(peak_rss_mb(), 1), models=models, settings=settings, plan=plan)
+                   peak_rss_mb=round(peak_rss_mb(), 1), models=models, settings=settings, plan=plan,
+                   deflicker_state_mb=round(deflicker_state_mb, 1))
 
     @classmethod
     def combine(cls, reports: list[RunReport], input: str, output: str, wall: float,
@@ -54,6 +56,7 @@ class RunReport:
             models={k: v for r in reports for k, v in r.models.items()},
             settings=settings,
             plan=plan,
+            deflicker_state_mb=max((r.deflicker_state_mb for r in reports), default=0.0),
         )
 
     def to_dict(self) -> dict[str, Any]:

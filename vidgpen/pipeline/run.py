@@ -20,6 +20,7 @@ from vidgpen.io.writer import check_output
 from vidgpen.models.runtime.memory import keep_freed_memory
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.models.temporal.deflicker import TrackedRestore
+from vidgpen.models.temporal.fusion import StateBudget
 from vidgpen.pipeline.outputs import Encoder, Writers
 from vidgpen.pipeline.people import make_identity
 from vidgpen.pipeline.report import RunReport
@@ -77,7 +78,8 @@ class Pipeline:
         info, cfg = plan.info, plan.config
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
-        tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame)  # the same time span at field rate
+        tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame,  # the same time span at field rate
+                                 StateBudget(plan.deflicker_memory))
         times = StageTimes()  # every stage's seconds, the face stage's too
         analyzer = make_analyzer(plan.faces, times, _persons(cfg, identity, context))
         mask = usable_mask(cfg.mask, plan.device)
@@ -113,7 +115,8 @@ class Pipeline:
             times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
-                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(), plan=plan.summary())
+                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(), plan=plan.summary(),
+                            deflicker_state_mb=tracked.budget.peak / 2**20)
 
 
 def _persons(cfg: RestoreConfig, identity: Identity | None, context: tuple[float, float]) -> Identity | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from vidgpen.config import RestoreConfig
+from vidgpen.config import RestoreConfig, parse_size
 from vidgpen.faces.settings import FaceStageSettings
 from vidgpen.io.fields import DeinterlacePlan, plan_deinterlace
 from vidgpen.io.frames import VideoInfo
@@ -22,6 +22,7 @@ from vidgpen.io.pixfmt import AUTO, auto_pix_fmt
 from vidgpen.io.report import MediaReport, media_report
 from vidgpen.models.runtime.device import resolve_device, resolve_dtype
 from vidgpen.models.runtime.restorer import Restorer
+from vidgpen.models.temporal.deflicker import auto_state_budget
 from vidgpen.plan.choice import ModelPlan, plan_models
 
 
@@ -38,6 +39,7 @@ class RunPlan:
     pix_fmt: str | None = None  # the output's pixel format for that input
     media: MediaReport | None = None  # each input stream and what the output gets of it
     fields: DeinterlacePlan = DeinterlacePlan()  # deinterlace / inverse telecine, from the measured fields
+    deflicker_memory: int | None = None  # bytes all tracks' fusion states may hold (--deflicker-memory); None: no bound
 
     @property
     def frames_info(self) -> VideoInfo | None:
@@ -82,7 +84,9 @@ def make_plan(config: RestoreConfig, info: VideoInfo | None = None, output_suffi
     device = resolve_device(config.device)
     dtype = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
     models = plan_models(config, restorer, find_weights)
-    plan = RunPlan(config, str(device), dtype, models, face_settings(config, str(device), models.template))
+    memory = auto_state_budget(str(device)) if config.deflicker_memory == "auto" else parse_size(config.deflicker_memory)
+    plan = RunPlan(config, str(device), dtype, models, face_settings(config, str(device), models.template),
+                   deflicker_memory=memory)
     if info is None:
         return plan
     pix_fmt = auto_pix_fmt(config.codec, info) if config.pix_fmt == AUTO else config.pix_fmt

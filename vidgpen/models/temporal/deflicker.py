@@ -6,9 +6,22 @@ import inspect
 from collections.abc import Sequence
 
 import numpy as np
+import psutil
+import torch
 
 from vidgpen.models.runtime.restorer import Restorer, TrackedRestorer
-from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion
+from vidgpen.models.temporal.fusion import FaceKey, StateBudget, TemporalFusion
+
+FREE_MEMORY_SHARE = 0.25  # --deflicker-memory auto: this share of the device's free memory when the run starts
+
+
+def auto_state_budget(device: str) -> int:
+    """``--deflicker-memory auto`` in bytes: a share of what ``device`` has free (the fusion state
+    shares it with GPEN's activations and, on the CPU, the frames in flight)."""
+    resolved = torch.device(device)
+    if resolved.type == "cuda":
+        return int(FREE_MEMORY_SHARE * torch.cuda.mem_get_info(resolved)[0])
+    return int(FREE_MEMORY_SHARE * psutil.virtual_memory().available)
 
 
 class TrackedRestore:
@@ -19,9 +32,10 @@ class TrackedRestore:
     frame by frame and never sees ``prime`` faces.
     """
 
-    def __init__(self, strength: float, frames_per_source_frame: float = 1.0) -> None:
+    def __init__(self, strength: float, frames_per_source_frame: float = 1.0, budget: StateBudget | None = None) -> None:
         self.strength = strength
         self.frames_per_source_frame = frames_per_source_frame  # see TemporalFusion
+        self.budget = budget or StateBudget()  # shared by the models' fusions
         self._fusions: dict[str, TemporalFusion] = {}
 
     def restore(self, model: str, restorer: Restorer, crops: np.ndarray, keys: Sequence[FaceKey],
@@ -44,7 +58,7 @@ class TrackedRestore:
         if self.strength == 0:
             return None
         if model not in self._fusions:
-            self._fusions[model] = TemporalFusion(self.strength, self.frames_per_source_frame)
+            self._fusions[model] = TemporalFusion(self.strength, self.frames_per_source_frame, self.budget)
         return self._fusions[model]
 
     @property

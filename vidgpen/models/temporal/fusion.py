@@ -30,10 +30,18 @@ a frame passes without it: one state per live track. The gain never falls below
 ``MIN_GAIN``, so a frame's weight decays geometrically and the 2 s of context a ``--resume``
 segment fuses before its start (``prime`` faces: encoded and fused, not decoded) leave its
 first frames as a continuous run has them.
+
+All tracks' states share one :class:`StateBudget` (``--deflicker-memory``). A track that
+starts when its full state would not fit keeps a coarser one: the style code and the
+coarsest maps are fused, the finest maps (most of the bytes: each level holds 4× the
+pixels of the one below at half the channels) follow the frame; when not even the code fits, or
+an allocation fails, the track is restored frame by frame. Tracks already running keep
+their state, so the newest faces are the ones that give way, and one warning says so.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +57,8 @@ NOISE_SPREAD = 4.0  # no position's noise level exceeds this × the median's
 _MEDIAN_SAMPLES = 4096  # positions the frame's median innovation is taken over (a strided grid)
 _FLOAT16_SAFE = 2.0**14  # a quarter of float16's largest value: room for the estimate to move
 _NOISE_SEED = 0x5EED_0000  # super-resolution noise is seeded with this + the track id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,20 +76,27 @@ def track_noise(keys: Sequence[FaceKey], device: torch.device) -> list[torch.Gen
     return [torch.Generator(device=device).manual_seed(_NOISE_SEED + key.track) for key in keys]
 
 
-def _stored(first: Tensor) -> Tensor:
-    """The estimate as it is kept between frames: float16 halves the state (what a track holds is
+def _stored_dtype(first: Tensor) -> torch.dtype:
+    """The estimate's dtype between frames: float16 halves the state (what a track holds is
     nearly all estimate) and its 11-bit precision is far under what grain moves it by; tensors
     with values beyond float16's safe range stay as they are."""
-    if first.dtype == torch.float32 and float(first.abs().max()) < _FLOAT16_SAFE:
-        return first.to(torch.float16)
-    return first.clone()
+    if first.dtype != torch.float32:
+        return first.dtype
+    low, high = torch.aminmax(first)  # no temporary of the tensor's size, unlike abs()
+    return torch.float16 if max(-float(low), float(high)) < _FLOAT16_SAFE else first.dtype
+
+
+def _state_bytes(first: Tensor) -> int:
+    """What a :class:`_Filter` started from ``first`` holds: the estimate, and per position its variance and noise level."""
+    positions = first.numel() // first.shape[0]
+    return first.numel() * _stored_dtype(first).itemsize + 2 * positions * torch.float32.itemsize
 
 
 class _Filter:
     """The Kalman state of one tensor of one track: estimate, per-position variance (in units of the noise), noise level."""
 
     def __init__(self, first: Tensor) -> None:
-        self.mean = _stored(first)
+        self.mean = first.to(_stored_dtype(first), copy=True)
         self.var = torch.ones_like(_energy(first))  # the estimate is the first measurement: variance = noise
         self.noise: Tensor | None = None
 
@@ -117,17 +134,48 @@ def _median(energy: Tensor) -> Tensor:
     return flat[::step].median()
 
 
+class StateBudget:
+    """Bytes all tracks' fusion states may hold together (``--deflicker-memory``), shared by a run's models."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit  # None: unbounded
+        self.used = 0
+        self.peak = 0
+        self.degraded = 0  # tracks started with less than their full state
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes if they fit."""
+        if self.limit is not None and self.used + size > self.limit:
+            return False
+        self.used += size
+        self.peak = max(self.peak, self.used)
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+    def note_degraded(self, fused: int, levels: int) -> None:
+        """Count a track started with ``fused`` of its ``levels`` tensors fused; the first one warns."""
+        if self.degraded == 0:
+            limit = "device memory ran out" if self.limit is None else f"{self.limit / 2**20:.0f} MB (--deflicker-memory)"
+            log.warning("deflicker: the tracks' fusion states reached their budget, %s; faces that appear now fuse "
+                        "fewer levels (the finest follow each frame), or none (frame by frame) when not even the "
+                        "coarsest fit (this one: %d of %d)", limit, fused, levels)
+        self.degraded += 1
+
+
 @dataclass
 class _Track:
     shot: int
     frame: int
-    filters: list[_Filter]
+    filters: list[_Filter | None]  # None: that tensor follows the frame (over the memory budget)
+    nbytes: int = 0  # reserved in the budget
 
 
 class TemporalFusion:
     """The fusion state of every live track of one model; :meth:`fuse` takes faces in frame order."""
 
-    def __init__(self, strength: float, frames_per_source_frame: float = 1.0) -> None:
+    def __init__(self, strength: float, frames_per_source_frame: float = 1.0, budget: StateBudget | None = None) -> None:
         """``frames_per_source_frame``: 2 at field rate (50p from 50i), 4/5 after inverse telecine.
         The steady gain is per source frame: an estimate keeps the same share after the same
         time, (1 - gain) per source frame, however many frames that time holds."""
@@ -137,6 +185,7 @@ class TemporalFusion:
         gain = 1.0 - (1.0 - MIN_GAIN**strength) ** (1.0 / frames_per_source_frame)
         self._q = gain * gain / (1.0 - gain)  # the random walk's variance whose steady Kalman gain is `gain`
         self._tracks: dict[int, _Track] = {}
+        self.budget = budget or StateBudget()
         self.peak_tracks = 0
         self.seconds = 0.0
 
@@ -145,22 +194,46 @@ class TemporalFusion:
 
     @property
     def state_bytes(self) -> int:
-        """Memory the live tracks' states hold (about one face's encoder outputs per track)."""
-        return sum(t.nbytes for track in self._tracks.values() for f in track.filters
-                   for t in (f.mean, f.var, *([] if f.noise is None else [f.noise])))
+        """Memory the live tracks' states hold (about half of one face's float32 encoder outputs per track)."""
+        return sum(track.nbytes for track in self._tracks.values())
 
     def fuse(self, key: FaceKey, code: Tensor, features: Sequence[Tensor]) -> None:
         """Replace one face's style code (D) and encoder maps (C×H×W each) in place by its track's estimate."""
         started = time.perf_counter()
         for ended in [t for t, track in self._tracks.items() if track.frame < key.frame - 1]:
-            del self._tracks[ended]  # a live track has a face in every frame
+            self._drop(ended)  # a live track has a face in every frame
         tensors = (code, *features)
         track = self._tracks.get(key.track)
         if track is None or track.shot != key.shot or track.frame != key.frame - 1:
-            self._tracks[key.track] = _Track(key.shot, key.frame, [_Filter(t) for t in tensors])
+            if track is not None:
+                self._drop(key.track)
+            self._tracks[key.track] = self._start(key, tensors)
         else:
             for state, tensor in zip(track.filters, tensors, strict=True):
-                state.update(tensor, self._q)
+                if state is not None:
+                    state.update(tensor, self._q)
             track.frame = key.frame
         self.peak_tracks = max(self.peak_tracks, len(self._tracks))
         self.seconds += time.perf_counter() - started
+
+    def _start(self, key: FaceKey, tensors: Sequence[Tensor]) -> _Track:
+        """A new track's state: the code, then the maps from the coarsest, as many as the budget takes."""
+        track = _Track(key.shot, key.frame, [None] * len(tensors))
+        order = [0, *range(len(tensors) - 1, 0, -1)]  # features run fine to coarse
+        for index in order:
+            size = _state_bytes(tensors[index])
+            if not self.budget.take(size):
+                break
+            try:
+                track.filters[index] = _Filter(tensors[index])
+            except (MemoryError, torch.OutOfMemoryError):  # the budget was more than the device had
+                self.budget.give(size)
+                break
+            track.nbytes += size
+        fused = sum(f is not None for f in track.filters)
+        if fused < len(tensors):
+            self.budget.note_degraded(fused, len(tensors))
+        return track
+
+    def _drop(self, track: int) -> None:
+        self.budget.give(self._tracks.pop(track).nbytes)
