@@ -1,23 +1,26 @@
-"""Flicker of restored faces with and without ``--deflicker``, on a clip whose motion is known.
+"""Flicker of restored faces with and without ``--deflicker``, on clips whose motion is known.
 
-    python bench/flicker.py                                  # GPEN 64, 128, 256 (random weights)
-    python bench/flicker.py --sizes 128 --strengths 0 0.5 1 --strip bench/deflicker-strip.png
+    python bench/flicker.py                                  # every clip, GPEN-64, float32 (+ bf16 where native)
+    python bench/flicker.py --sizes 64 256 --dtypes float32 bfloat16 --json bench/out/flicker.json
+    python bench/flicker.py --clips grain12-jpeg30-hand --strip bench/deflicker-strip.png
 
-The clip: a real FFHQ photo (../shared/faces) moved along a known smooth path with fresh
-grain and JPEG on every frame, a sudden local change (from frame ``STEP`` a dark patch covers
-the mouth, as a hand would), then a hard cut to another face. It runs through the real pipeline (detection,
-tracking, smoothing, GPEN, paste-back, ffv1 output). Each output frame is warped back into
-the photo's coordinates by the known motion: the true face is static there, so the mean
-absolute change between consecutive frames over the inner face is its flicker (input: the
-same on the decoded input). Printed per GPEN size and strength:
+The clips (tests/flicker_clips.py): real FFHQ photos moved along known smooth paths with
+fresh grain (σ 5–12) and JPEG (quality 30–70) on every frame, x264 on top; one or two
+faces; sudden local changes on the first face (a dark hand over the mouth from a frame on,
+a blink made by swapping in a closed-eye version for four frames) and a hard cut to other
+faces. Each runs through the real pipeline (detection, tracking, registration, GPEN,
+paste-back, ffv1 10-bit 4:4:4 output: no rounding of its own to speak of). Each output frame
+is warped back into each photo's coordinates by the known motion: the true face is still
+there, so the mean absolute change between consecutive frames over the inner face is its
+flicker. Printed per clip, GPEN size and dtype, at ``--deflicker 0`` and the default:
 
-* flicker, in levels of 255 (pairs across the step and the cut left out), and its floor: the
-  same with every face replaced by one fixed restored face (the alignment's own jitter);
-* lag: frames after the cut / the step until the inner face's mean level is within 1 of the
-  per-frame (``--deflicker 0``) run's;
-* PSNR of each shot's temporal mean against the per-frame run's (low = drift or ghosting);
-* restore time per face (GPEN + fusion) and the fusion's share; then, for the released GPEN
-  configs, the fusion's time per face and the state it holds per track.
+* flicker in levels of 255 (pairs across a change or the cut left out), and the default's share;
+* lag: frames after each change (over its region: mouth, eyes, whole face at the cut) until
+  the region's mean level is within 1 of the per-frame run's (0: followed in its first frame);
+* the lowest PSNR of a still span's temporal mean against the per-frame run's (drift, ghosts);
+* restore time per face (GPEN + fusion) and the fusion's part; then bf16's flicker as a
+  share of float32's; then, for the released GPEN configs, the fusion's time per face and
+  the state it holds per track.
 
 GPENs are random-weight checkpoints in the official layout (no real weights here), so the
 numbers say how much the fusion steadies what a GPEN passes on, not how good faces look.
@@ -39,88 +42,46 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from face_clips import load_face, make_clip, smooth_path  # noqa: E402
-from flicker_measure import StillRestorer, flicker, inner_face, to_photo  # noqa: E402
+from flicker_clips import CLIPS, PHOTO_PX, FlickerClip, make_flicker_clip  # noqa: E402
+from flicker_measure import clip_photos, compare  # noqa: E402
 from gpen_checkpoints import make_gpen_checkpoint  # noqa: E402
-from media import decoded_frames, write_video  # noqa: E402
+from media import decoded_frames  # noqa: E402
 
 from vidgpen import Pipeline, RestoreConfig  # noqa: E402
 from vidgpen.models.network.gpen import GPEN  # noqa: E402
 from vidgpen.models.network.gpen_fast import FastGPEN  # noqa: E402
+from vidgpen.models.runtime.device import cpu_bf16_native  # noqa: E402
 from vidgpen.models.runtime.memory import keep_freed_memory  # noqa: E402
-from vidgpen.models.runtime.torch_restorer import FaceRestorer  # noqa: E402
 from vidgpen.models.temporal.fusion import FaceKey, TemporalFusion  # noqa: E402
 
-FACES = REPO.parent / "shared" / "faces"
-SHOT, STEP, FPS = 48, 24, 25  # frames per shot; the mouth covered from STEP on
-BREAKS = (STEP, SHOT)  # frame pairs ending here are not flicker but the change and the cut
-FACE_PX = 160  # photo width in the frame (the face is about half of it)
 CONFIGS = {64: dict(narrow=0.25), 128: dict(narrow=0.25), 256: dict(narrow=0.5, channel_multiplier=1, style_dim=512, n_mlp=8)}
+DEFAULT = RestoreConfig().deflicker
 
 
-def make_test_clip(folder: Path) -> tuple[Path, np.ndarray, int]:
-    """The video, each frame's source → frame affine, and the photo's side."""
-    first = load_face(FACES / "ffhq_00003.png", FACE_PX)
-    covered = first.copy()  # a hand over the mouth: a sudden local change
-    cv2.rectangle(covered, (FACE_PX // 3, int(FACE_PX * 0.66)), (FACE_PX * 2 // 3, int(FACE_PX * 0.8)), (70, 55, 50), -1)
-    second = load_face(FACES / "ffhq_00007.png", FACE_PX)
-    path = smooth_path(180, 130, dx=30, dy=12, angle=5, zoom=0.06, period=40)
-    a = make_clip([(first, path)], SHOT, (360, 260), seed=0, codec=None, noise=5.0, jpeg=50)
-    a_covered = make_clip([(covered, path)], SHOT, (360, 260), seed=0, codec=None, noise=5.0, jpeg=50)
-    b = make_clip([(second, path)], SHOT, (360, 260), seed=3, codec=None, cut_at=0, noise=5.0, jpeg=50)
-    frames = a.frames[:STEP] + a_covered.frames[STEP:] + b.frames
-    motions = np.concatenate([a.motions[0], b.motions[0]])
-    return write_video(folder / "clip.mp4", frames, fps=FPS, options={"crf": "20"}), motions, FACE_PX
+def restore(clip: FlickerClip, weights: Path, strength: float, dtype: str, out: Path) -> tuple[list[np.ndarray], dict]:
+    """The pipeline on ``clip`` at ``strength``; its faces in photo coordinates and its report."""
+    config = RestoreConfig(weights=str(weights), deflicker=strength, device="cpu", dtype=dtype, codec="ffv1",
+                           pix_fmt="yuv444p10le")  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
+    report = Pipeline(config).run(clip.video, out, overwrite=True).to_dict()
+    frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(out)]
+    return clip_photos(frames, clip.motions, PHOTO_PX), report
 
 
-def lag(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray, at: int) -> int:
-    """Frames from ``at`` until the inner face's mean level is within 1 of the per-frame run's."""
-    for t in range(at, len(photo)):
-        if abs(photo[t][mask].mean() - per_frame[t][mask].mean()) <= 1.0:
-            return t - at
-    return len(photo) - at
-
-
-def mean_psnr(photo: np.ndarray, per_frame: np.ndarray, mask: np.ndarray) -> float:
-    """The lower of the shots' temporal-mean PSNRs against the per-frame run (inner face)."""
-    psnrs = []
-    for span in (slice(0, STEP), slice(STEP, SHOT), slice(SHOT, None)):
-        error = ((photo[span].mean(0) - per_frame[span].mean(0))[mask] ** 2).mean()
-        psnrs.append(10 * np.log10(255**2 / max(error, 1e-10)))
-    return float(min(psnrs))
-
-
-def restore(video: Path, weights: Path, strength: float | None, out: Path, settings: dict) -> tuple[list[np.ndarray], dict]:
-    """The pipeline at ``strength``; None: :class:`StillRestorer` (the alignment's flicker floor).
-    ``settings``: the bench's own (detector, dtype, register)."""
-    config = RestoreConfig(weights=str(weights), deflicker=strength or 0.0, device="cpu", codec="ffv1",
-                           pix_fmt="yuv444p10le", **settings)  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
-    still = None if strength is not None else StillRestorer(FaceRestorer.load(weights, device="cpu", dtype=config.dtype))
-    report = Pipeline(config, restorer=still).run(video, out, overwrite=True)
-    return [f.to_ndarray(format="rgb24") for f in decoded_frames(out)], report.to_dict()
-
-
-def measure(size: int, strengths: list[float], clip: tuple[Path, np.ndarray, int], folder: Path,
-            settings: dict) -> list[dict]:
-    video, motions, side = clip
+def measure(clip: FlickerClip, size: int, dtype: str, strength: float, folder: Path) -> tuple[dict, dict]:
+    """One clip, GPEN size and dtype at --deflicker 0 and ``strength``: the row, and the faces (for the strip)."""
     weights = make_gpen_checkpoint(folder / f"gpen-{size}.pth", size=size, **CONFIGS[size])
-    mask = inner_face(side)
-    floor = flicker(to_photo(restore(video, weights, None, folder / "still.mkv", settings)[0], motions, side), mask, BREAKS)
-    photos, rows = {}, []
-    for strength in sorted(set([0.0, *strengths])):
-        frames, report = restore(video, weights, strength, folder / f"out-{size}-{strength}.mkv", settings)
-        photos[strength] = to_photo(frames, motions, side)
-        faces = max(report["faces"], 1)
-        rows.append(dict(size=size, deflicker=strength, flicker=flicker(photos[strength], mask, BREAKS), floor=floor,
-                         tracks=report["tracks"], faces=report["faces"],
-                         restore_ms_per_face=1000 * report["stage_seconds"].get("restore", 0.0) / faces,
-                         fusion_ms_per_face=1000 * report["stage_seconds"].get("deflicker", 0.0) / faces))
-    for row in rows:
-        photo = photos[row["deflicker"]]
-        row.update(lag_cut=lag(photo, photos[0.0], mask, SHOT), lag_step=lag(photo, photos[0.0], mask, STEP),
-                   mean_psnr=mean_psnr(photo, photos[0.0], mask))
-    rows[0]["photos"] = photos  # for the strip; dropped before printing
-    return rows
+    faces, row = {}, dict(clip=clip.spec.name, size=size, dtype=dtype, deflicker=strength)
+    for value in (0.0, strength):
+        faces[value], report = restore(clip, weights, value, dtype, folder / f"out-{value}.mkv")
+        count = max(report["faces"], 1)
+        row[f"restore_ms_per_face_{value:g}"] = 1000 * report["stage_seconds"].get("restore", 0.0) / count
+        row["fusion_ms_per_face"] = 1000 * report["stage_seconds"].get("deflicker", 0.0) / count
+        row["tracks"], row["state_mb"] = report["tracks"], report["deflicker_state_mb"]
+    per_frame = compare(faces[0.0], faces[0.0], clip.events, clip.shots, PHOTO_PX)
+    fused = compare(faces[strength], faces[0.0], clip.events, clip.shots, PHOTO_PX)
+    row.update(flicker_0=per_frame["flicker"], flicker=fused["flicker"], share=fused["flicker"] / per_frame["flicker"],
+               lags=fused["lags"], mean_psnr=fused["mean_psnr"])
+    return row, faces
 
 
 def strip(photos: dict[float, np.ndarray], input_photo: np.ndarray, strength: float, path: Path) -> None:
@@ -164,50 +125,57 @@ def fusion_cost(size: int, frames: int = 6) -> dict:
     return dict(size=size, fusion_ms_per_face=1000 * min(seconds[1:]), state_mb_per_track=fusion.state_bytes / 2**20)
 
 
-def _table(rows: list[dict], input_flicker: float) -> str:
-    lines = [f"input flicker {input_flicker:.2f} levels (inner face, photo coordinates)",
-             "GPEN | deflicker | flicker | alignment floor | lag after cut | lag after step | temporal-mean PSNR | restore ms/face | fusion ms/face"]
+def _table(rows: list[dict]) -> str:
+    lines = ["clip | GPEN | dtype | flicker at 0 | at default | share | lag (frames) | temporal-mean PSNR | "
+             "restore ms/face at 0 / default | fusion ms/face"]
     for r in rows:
-        lines.append(f"{r['size']} | {r['deflicker']:g} | {r['flicker']:.2f} | {r['floor']:.2f} | {r['lag_cut']} | {r['lag_step']} | "
-                     f"{r['mean_psnr']:.1f} dB | {r['restore_ms_per_face']:.1f} | {r['fusion_ms_per_face']:.1f}")
+        lags = ", ".join(f"{event} {frames}" for event, frames in r["lags"].items()) or "–"
+        fused_ms = r[f"restore_ms_per_face_{r['deflicker']:g}"]
+        lines.append(f"{r['clip']} | {r['size']} | {r['dtype']} | {r['flicker_0']:.2f} | {r['flicker']:.2f} | "
+                     f"{100 * r['share']:.0f}% | {lags} | {r['mean_psnr']:.1f} dB | "
+                     f"{r['restore_ms_per_face_0']:.0f} / {fused_ms:.0f} | {r['fusion_ms_per_face']:.1f}")
+    pairs = {(r["clip"], r["size"], r["dtype"]): r for r in rows}
+    for (clip, size, dtype), r in pairs.items():
+        if dtype != "float32" and (clip, size, "float32") in pairs:
+            base = pairs[(clip, size, "float32")]
+            lines.append(f"{clip} GPEN-{size}: {dtype} flicker / float32's: {r['flicker_0'] / base['flicker_0']:.2f}x "
+                         f"at 0, {r['flicker'] / base['flicker']:.2f}x at default")
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256], choices=sorted(CONFIGS))
-    parser.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
-    parser.add_argument("--strip", type=Path, help="write the crop strip of the last size here (PNG)")
-    parser.add_argument("--strip-strength", type=float, default=RestoreConfig().deflicker)
-    parser.add_argument("--detector", default=RestoreConfig().detector)
-    parser.add_argument("--dtype", default="float32", help="GPEN's dtype (auto: what a run picks on this CPU)")
-    parser.add_argument("--no-register", dest="register", action="store_false",
-                        help="align by the smoothed landmarks alone (to see what registration gives)")
+    parser.add_argument("--clips", nargs="*", default=[c.name for c in CLIPS], choices=[c.name for c in CLIPS])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[64], choices=sorted(CONFIGS))
+    parser.add_argument("--dtypes", nargs="*", default=["float32", *(["bfloat16"] if cpu_bf16_native() else [])],
+                        help="GPEN's dtypes (default: float32, and bfloat16 where this CPU has it natively)")
+    parser.add_argument("--strength", type=float, default=DEFAULT, help="the --deflicker compared with 0")
+    parser.add_argument("--strip", type=Path, help="write a crop strip of the first clip's last run here (PNG)")
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[256, 512, 1024],
                         help="released GPEN configs to time the fusion alone on")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        clip = make_test_clip(folder)
-        input_photo = to_photo([f.to_ndarray(format="rgb24") for f in decoded_frames(clip[0])], clip[1], clip[2])
-        input_flicker = flicker(input_photo, inner_face(clip[2]), BREAKS)
-        rows = []
-        for size in args.sizes:
-            size_rows = measure(size, [*args.strengths, args.strip_strength], clip, folder,
-                                 dict(detector=args.detector, dtype=args.dtype, register=args.register))
-            photos = size_rows[0].pop("photos")
-            rows += size_rows
-        if args.strip and args.sizes:
-            strip(photos, input_photo, args.strip_strength, args.strip)
+        for name in args.clips:
+            clip = make_flicker_clip(next(c for c in CLIPS if c.name == name), folder)
+            for size in args.sizes:
+                for dtype in args.dtypes:
+                    row, faces = measure(clip, size, dtype, args.strength, folder)
+                    rows.append(row)
+                    print(_table([row]).splitlines()[1], flush=True)
+            if args.strip and name == args.clips[0]:
+                source = [f.to_ndarray(format="rgb24") for f in decoded_frames(clip.video)]
+                strip({k: v[0] for k, v in faces.items()}, clip_photos(source, clip.motions, PHOTO_PX)[0],
+                      args.strength, args.strip)
     costs = [fusion_cost(size) for size in args.cost_sizes]
-    print(f"dtype {args.dtype}, registration {'on' if args.register else 'off'}")
-    print(_table(rows, input_flicker))
+    print(_table(rows))
     for cost in costs:
         print(f"released GPEN-{cost['size']} config: fusion {cost['fusion_ms_per_face']:.0f} ms/face, "
               f"state {cost['state_mb_per_track']:.0f} MB/track")
     if args.json:
-        args.json.write_text(json.dumps(dict(input_flicker=input_flicker, rows=rows, costs=costs), indent=2) + "\n")
+        args.json.write_text(json.dumps(dict(rows=rows, costs=costs), indent=2) + "\n")
     return 0
 
 

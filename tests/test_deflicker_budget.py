@@ -17,8 +17,8 @@ from media import write_video
 
 from vidgpen import RestoreConfig
 from vidgpen.errors import ConfigError
-from vidgpen.models.temporal import FaceKey, StateBudget, TemporalFusion
-from vidgpen.models.torch_restorer import FaceRestorer
+from vidgpen.models.runtime.torch_restorer import FaceRestorer
+from vidgpen.models.temporal.fusion import FaceKey, StateBudget, TemporalFusion
 
 WARNING = "deflicker: the tracks' fusion states reached their budget"
 DEFAULT = RestoreConfig().deflicker
@@ -68,8 +68,8 @@ def test_memory_setting_is_checked():
 
 def _crowd_clip(folder, frames: int = 8) -> object:
     """30 real faces in a 6×5 grid drifting slowly (a class photo), grain and JPEG."""
-    photos = [load_face(path, 96) for path in sorted(FACES.glob("*.png"))]
-    photos += [np.ascontiguousarray(p[:, ::-1]) for p in photos]  # mirrored: 30 distinct faces from 16
+    photos = [load_face(path, 96) for path in sorted(FACES.glob("ffhq_*.png"))]
+    photos = [np.ascontiguousarray(p[:, ::-1]) if i % 2 else p for i in range(3) for p in photos]  # 10 photos, 30 faces
     faces = [(photos[i], linear_path((56 + 104 * (i % 6), 56 + 104 * (i // 6)),
                                      (60 + 104 * (i % 6), 58 + 104 * (i // 6)), frames)) for i in range(30)]
     clip = make_clip(faces, frames, (624, 520), codec=None, noise=4.0, jpeg=70)
