@@ -84,7 +84,7 @@ def test_thirty_faces_over_the_budget_finish_within_it(tmp_path):
     weights = tmp_path / "gpen-256.pth"
     import torch
 
-    torch.save(make_gpen(size=256, narrow=0.5, channel_multiplier=1).state_dict(), weights)
+    torch.save(make_gpen(size=256, narrow=0.25, channel_multiplier=1).state_dict(), weights)
     budget_mb = 80
     reports = {}
     for name, extra in (("per-frame", ["--deflicker", "0"]), ("budget", ["--deflicker-memory", f"{budget_mb}M"])):
