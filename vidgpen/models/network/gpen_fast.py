@@ -16,6 +16,8 @@ less memory traffic, which is what limits GPEN on a CPU (and on a GPU at high re
 * The ``cat([conv, w·feature])`` of each StyledConv is a preallocated buffer whose halves
   are written in place by the activation; the √2 gain of every leaky ReLU is folded into
   the modulation of the layers that read it, so it costs no pass.
+* ToRGB and the RGB skip sum run in float32 whatever the model's dtype, and the output is
+  float32: in bf16 that path's rounding would land on the face as fresh noise every frame.
 
 Outputs match the reference to float32 rounding (≈1e-5 relative); the super-resolution
 noise is drawn in the same order and shapes, so a seeded generator gives the same output.
@@ -92,7 +94,7 @@ class FastGPEN(nn.Module):
         return self.model.generator.style(code), features
 
     def decode(self, w: Tensor, features: list[Tensor], generator: Noise = None) -> Tensor:
-        """The StyleGAN2 generator on :meth:`encode`'s outputs → N×3×S×S (channels_last).
+        """The StyleGAN2 generator on :meth:`encode`'s outputs → N×3×S×S float32 (channels_last).
 
         ``features`` is emptied so each map is freed once used. ``generator`` draws the
         super-resolution levels' noise: one for the batch, or one per face (a fixed seed
