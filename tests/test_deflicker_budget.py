@@ -37,7 +37,7 @@ def test_tracks_past_the_budget_fuse_fewer_levels_then_none(caplog):
     restorer.restore_tracked(crops[:1], [FaceKey(0, 0, 0)], full)
     one_track = full.state_bytes
     budget = StateBudget(2 * one_track + one_track // 10)  # two full states, then a tenth of one
-    fusion = TemporalFusion(DEFAULT, budget)
+    fusion = TemporalFusion(DEFAULT, budget=budget)
     keys = [FaceKey(track, 0, frame) for frame in range(2) for track in range(4)]
     out = restorer.restore_tracked(np.concatenate([crops] * 2), keys, fusion)
     fused = [sum(f is not None for f in fusion._tracks[t].filters) for t in range(4)]
