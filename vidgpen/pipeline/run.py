@@ -78,12 +78,10 @@ class Pipeline:
         info, cfg = plan.info, plan.config
         keep_freed_memory()  # before the stage threads exist: GPEN's activations then reuse pages
         restorers = RestorerSet(plan, self.restorer)  # a fixed model loaded: a broken one fails before any output
-        tracked = TrackedRestore(cfg.deflicker, plan.frames_per_source_frame,  # the same time span at field rate
-                                 StateBudget(plan.deflicker_memory))
+        tracked = _tracked_restore(plan)
         times = StageTimes()  # every stage's seconds, the face stage's too
         analyzer = make_analyzer(plan.faces, times, _persons(cfg, identity, context))
-        mask = usable_mask(cfg.mask, plan.device)
-        started = time.perf_counter()
+        mask, started = usable_mask(cfg.mask, plan.device), time.perf_counter()
 
         def written(frame: Frame) -> bool:  # False for context frames
             return in_span(frame.time, cfg.start, cfg.end)
@@ -115,8 +113,14 @@ class Pipeline:
             times.add("deflicker", tracked.seconds)  # a part of restore's
         return RunReport.of(input, output, frames=encode.frames, faces=encode.faces, tracks=len(encode.tracks),
                             wall=time.perf_counter() - started, stage_seconds=times.snapshot(),
-                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(), plan=plan.summary(),
-                            deflicker_state_mb=tracked.budget.peak / 2**20)
+                            skipped_packets=reader.skipped, models=restorers.names, settings=cfg.to_dict(),
+                            plan=plan.summary(), deflicker_state_mb=tracked.budget.peak / 2**20)
+
+
+def _tracked_restore(plan: RunPlan) -> TrackedRestore:
+    """``--deflicker``'s side of the restore stage: its gain per source frame (the same time span at
+    field rate), its state within ``--deflicker-memory``."""
+    return TrackedRestore(plan.config.deflicker, plan.frames_per_source_frame, StateBudget(plan.deflicker_memory))
 
 
 def _persons(cfg: RestoreConfig, identity: Identity | None, context: tuple[float, float]) -> Identity | None:
