@@ -101,8 +101,11 @@ class FaceAnalyzer:
         # Frames between detection runs are interpolated, so the next run must be in view.
         self.lookahead = max(lookahead, detect_every - 1)
         # lookahead 0 (and detecting every frame) means no smoothing: raw landmarks.
-        past = max(self.lookahead, 2 * detect_every) if self.lookahead else 0
+        # The past window is longer than the lookahead: it is where each track's noise is measured.
+        past = max(3 * self.lookahead, 4 * detect_every) if self.lookahead else 0
         self.smoother = LandmarkSmoother(lookahead=self.lookahead, past=past)
+        # How far from its nearest detection a face is still carried.
+        self.reach = max(self.lookahead, 2 * detect_every) if self.lookahead else 0
         self.max_missed_frames = (max_missed + 1) * detect_every - 1
         self.template = template
         self.min_face = min_face
@@ -198,7 +201,7 @@ class FaceAnalyzer:
             return None
         times = np.array([f for f, _ in track.history])
         near = np.abs(times - seq)
-        if near.min() > max(self.smoother.past_frames, self.lookahead):
+        if near.min() > self.reach:
             return None
         nearest = track.history[int(near.argmin())][1]
         samples = sorted([(f, d.points) for f, d in track.history] + list(track.between), key=lambda fp: fp[0])
