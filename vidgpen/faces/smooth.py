@@ -33,7 +33,7 @@ GATE = 12.0  # mean normalised innovation² over the landmarks beyond which the 
 class LandmarkSmoother:
     lookahead: int = 6
     past: int | None = None  # frames before t that may be used; default = 3 × lookahead
-    strength: float = 1.0  # multiplies the measured detector noise r
+    strength: float = 4.0  # multiplies the measured detector noise r (chosen by bench/landmarks.py --sweep)
     min_noise: float = 1e-6  # floor of r and q, in (eye distances)²: keeps a noiseless track defined
     prior_samples: int = 8  # below this many second differences, r and q lean on the prior below
     prior_r: float = 4e-4  # (eye distances)²: a 2% RMS detector
