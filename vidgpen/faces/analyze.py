@@ -1,8 +1,10 @@
 """The streaming face stage shared by the restore pipeline and ``vidgpen inspect``.
 
 Frames go in one at a time; each comes back, in order, once the ``lookahead`` frames after
-it have been seen, with its faces: tracked, their landmarks smoothed over time and refined
-by registering their crops, ready to align. Only the lookahead window of frames, each
+it have been seen, with its faces: tracked, their landmarks smoothed over time by a
+fixed-lag Kalman smoother (optionally refined first by registering their crops), ready to
+align. Everything downstream (alignment, paste-back, ``inspect --json`` and ``--overlay``)
+takes ``TrackedFace.landmarks``, the one final estimate. Only the lookahead window of frames, each
 track's recent detections and one reference crop per live track are held, so memory does
 not grow with the video.
 """
@@ -71,7 +73,8 @@ class FaceAnalyzer:
     when the video ended (it had no chance to be confirmed: a 1-frame clip, say);
     ``register``: refine each detection's landmarks by registering its crop to its track's
     recent ones, and follow tracks so between detection runs (:mod:`vidgpen.faces.register`);
-    smoothing then takes the registered landmarks;
+    smoothing then takes the registered landmarks. Off by default: on real talking faces it
+    pulls the mouth and a turning head towards the track's mean (bench/landmarks.py);
     ``identity``: give each track a person when its first frame leaves, and drop the tracks
     of persons not selected (:mod:`vidgpen.faces.persons`).
     """
@@ -88,7 +91,7 @@ class FaceAnalyzer:
         select: str | Sequence[int] = "all",
         min_hits: int = 2,
         shot_threshold: float = 0.45,
-        register: bool = True,
+        register: bool = False,
         times: StageTimes | None = None,
         identity: Identity | None = None,
     ):
