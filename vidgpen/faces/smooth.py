@@ -92,55 +92,66 @@ def _face_size(points: np.ndarray) -> float:
 
 
 def rts_smooth(times: np.ndarray, points: np.ndarray, t: float, r: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Constant-velocity Kalman filter forward over the samples, RTS backward; the state at ``t``.
+    """Constant-velocity Kalman filter forward over the samples, RTS backward; the positions at ``t``.
 
     ``points`` (n, K, 2); ``r``, ``q`` (K,) per landmark (shared by x and y). ``t`` need not
-    be a sample time (a frame between detection runs, or after the last one).
+    be a sample time (a frame between detection runs, or after the last one). Plain floats:
+    on five landmarks numpy's per-call overhead made it five times slower.
     """
-    grid = np.union1d(times, [t])
-    index = np.searchsorted(grid, times)
-    observed = np.zeros(len(grid), bool)
-    observed[index] = True
-    z = np.zeros((len(grid),) + points.shape[1:])
-    z[index] = points
-    k = points.shape[1]
-    # State per landmark: position (K, 2) and velocity (K, 2); covariance [[a, b], [b, c]] per landmark, shared by x and y.
-    pos, vel = z[np.argmax(observed)].copy(), np.zeros((k, 2))
-    a, b, c = 1e4 * (r + q), np.zeros(k), 1e4 * (r + q)  # uninformed: the first samples set it
+    grid = sorted({float(f) for f in times} | {float(t)})
+    samples = dict(zip((float(f) for f in times), points.tolist()))
+    r, q = r.tolist(), q.tolist()
+    uninformed = [1e4 * (rk + qk) for rk, qk in zip(r, q)]
+    first = samples[float(times[0])]
+    # Per landmark: state (x, y, vx, vy) and covariance (a, b, c) = [[a, b], [b, c]], shared by x and y.
+    state = [(x, y, 0.0, 0.0) for x, y in first]
+    cov = [(u, 0.0, u) for u in uninformed]
     filtered, predicted, breaks = [], [], set()
-    for i in range(len(grid)):
+    for i, now in enumerate(grid):
         if i:
-            dt = grid[i] - grid[i - 1]
-            pos = pos + dt * vel
-            a, b, c = a + 2 * dt * b + dt * dt * c + q * dt**3 / 3, b + dt * c + q * dt**2 / 2, c + q * dt
-        predicted.append((pos, vel, a, b, c))
-        if observed[i]:
-            s = a + r
-            gain_p, gain_v = a / s, b / s
-            innovation = z[i] - pos
-            if i and ((innovation**2).sum(-1) / s).mean() > GATE:  # a jump: nothing before it is evidence
-                pos, vel = z[i].copy(), np.zeros((k, 2))
-                a, b, c = r.copy(), np.zeros(k), 1e4 * (r + q)
-                breaks.add(i)  # the backward pass does not cross it either
-                filtered.append((pos, vel, a, b, c))
-                continue
-            pos, vel = pos + gain_p[:, None] * innovation, vel + gain_v[:, None] * innovation
-            a, b, c = a - gain_p * a, b - gain_p * b, c - gain_v * b
-        filtered.append((pos, vel, a, b, c))
-    target = int(np.searchsorted(grid, t))
-    pos, vel = filtered[-1][:2]
+            dt = now - grid[i - 1]
+            state = [(x + dt * vx, y + dt * vy, vx, vy) for x, y, vx, vy in state]
+            cov = [(a + 2 * dt * b + dt * dt * c + qk * dt**3 / 3, b + dt * c + qk * dt * dt / 2, c + qk * dt)
+                   for (a, b, c), qk in zip(cov, q)]
+        predicted.append((state, cov))
+        z = samples.get(now)
+        if z is not None:
+            surprise = sum(((zx - s[0]) ** 2 + (zy - s[1]) ** 2) / (cv[0] + rk) for (zx, zy), s, cv, rk in zip(z, state, cov, r))
+            if i and surprise / len(z) > GATE:  # a jump: nothing before it is evidence, and the backward pass stops here
+                state, cov = [(zx, zy, 0.0, 0.0) for zx, zy in z], [(rk, 0.0, u) for rk, u in zip(r, uninformed)]
+                breaks.add(i)
+            else:
+                state, cov = zip(*(_update(s, cv, zk, rk) for s, cv, zk, rk in zip(state, cov, z, r)))
+        filtered.append((state, cov))
+    target = grid.index(float(t))
+    smoothed = filtered[-1][0]
     for i in range(len(grid) - 2, target - 1, -1):
-        fp, fv, fa, fb, fc = filtered[i]
+        (f_state, f_cov), (p_state, p_cov) = filtered[i], predicted[i + 1]
         if i + 1 in breaks:
-            pos, vel = fp, fv
+            smoothed = f_state
             continue
-        pp, pv, pa, pb, pc = predicted[i + 1]
         dt = grid[i + 1] - grid[i]
-        # Smoother gain G = P_f · Fᵀ · P_pred⁻¹ (2×2 per landmark).
-        ma, mb, mc, md = fa + dt * fb, fb, fb + dt * fc, fc  # P_f·Fᵀ = [[ma, mb], [mc, md]]
-        det = pa * pc - pb * pb
-        ia, ib, ic = pc / det, -pb / det, pa / det
-        g00, g01, g10, g11 = ma * ia + mb * ib, ma * ib + mb * ic, mc * ia + md * ib, mc * ib + md * ic
-        dpos, dvel = pos - pp, vel - pv
-        pos, vel = fp + g00[:, None] * dpos + g01[:, None] * dvel, fv + g10[:, None] * dpos + g11[:, None] * dvel
-    return pos
+        smoothed = [_rts_step(fs, fc, ps, pc, ss, dt) for fs, fc, ps, pc, ss in zip(f_state, f_cov, p_state, p_cov, smoothed)]
+    return np.array([(x, y) for x, y, _, _ in smoothed])
+
+
+def _update(state: tuple, cov: tuple, z: list[float], r: float) -> tuple[tuple, tuple]:
+    """Kalman update of one landmark's (x, y, vx, vy) and shared covariance by its measurement."""
+    x, y, vx, vy = state
+    a, b, c = cov
+    gain_p, gain_v = a / (a + r), b / (a + r)
+    ix, iy = z[0] - x, z[1] - y
+    return (x + gain_p * ix, y + gain_p * iy, vx + gain_v * ix, vy + gain_v * iy), (a - gain_p * a, b - gain_p * b, c - gain_v * b)
+
+
+def _rts_step(f_state: tuple, f_cov: tuple, p_state: tuple, p_cov: tuple, s_state: tuple, dt: float) -> tuple:
+    """One backward step: filtered + G (smoothed next − predicted next), G = P_f · Fᵀ · P_pred⁻¹."""
+    fa, fb, fc = f_cov
+    pa, pb, pc = p_cov
+    ma, mb, mc, md = fa + dt * fb, fb, fb + dt * fc, fc  # P_f · Fᵀ
+    det = pa * pc - pb * pb
+    ia, ib, ic = pc / det, -pb / det, pa / det
+    g00, g01, g10, g11 = ma * ia + mb * ib, ma * ib + mb * ic, mc * ia + md * ib, mc * ib + md * ic
+    dx, dy, dvx, dvy = (s - p for s, p in zip(s_state, p_state))
+    x, y, vx, vy = f_state
+    return x + g00 * dx + g01 * dvx, y + g00 * dy + g01 * dvy, vx + g10 * dx + g11 * dvx, vy + g10 * dy + g11 * dvy
