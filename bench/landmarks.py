@@ -51,10 +51,10 @@ VIDEO = REPO.parent / "shared" / "video"
 CHOSEN = ("talk_d0", "talk_d10", "talk_d13", "talk_d18", "talk_d20", "talk_s20")
 HELD_OUT = ("talk_d11", "talk_d14", "talk_d19", "talk_s13", "talk_s29")
 BASELINE = "e97af571a163804a8486ee7a6448a7d274811fce"  # main before issue 21 (resolved with git rev-parse)
-# row → FaceAnalyzer settings (None: the default's run, read raw)
+# row → RestoreConfig fields that differ from the default (None: the default's run, read raw)
 STAGES: dict[str, dict | None] = {
     "raw detector": None,
-    "registration alone": dict(register=True, lookahead=0),
+    "registration alone": dict(register=True, smooth=0),
     "Kalman smoothing alone": dict(register=False),
     "registration + Kalman": dict(register=True),
     "default": {},
@@ -64,19 +64,14 @@ STAGES: dict[str, dict | None] = {
 OLD_STAGES = {"before: default (register + quadratic)": dict(register=True), "before: --no-register": dict(register=False)}
 
 
-def default_settings() -> dict:
-    from vidgpen.config import RestoreConfig
-
-    config = RestoreConfig()
-    return dict(detect_every=config.detect_every, lookahead=config.smooth, max_missed=config.max_missed,
-                min_face=config.min_face, register=config.register)
-
-
 def stage_faces(replay: Replay, frames: list[np.ndarray], settings: dict, strength: float | None = None):
-    """Run one stage; (faces per frame, raw faces per frame, seconds, faces emitted)."""
-    from vidgpen.faces.analyze import FaceAnalyzer
+    """Run one stage as a run with ``settings`` plans it; (faces per frame, raw faces per frame,
+    seconds, faces emitted)."""
+    from vidgpen.config import RestoreConfig
+    from vidgpen.faces.analyze import make_analyzer
+    from vidgpen.plan.run_plan import face_settings
 
-    analyzer = FaceAnalyzer(replay, **{**default_settings(), **settings})
+    analyzer = make_analyzer(face_settings(RestoreConfig(**settings), "cpu", "gpen"), detector=replay)
     if strength is not None:
         analyzer.smoother = replace(analyzer.smoother, strength=strength)
     result = run_stage(frames, analyzer)
@@ -109,9 +104,14 @@ class OldCode:
 
 
 def worker() -> None:
-    """The subprocess side of :class:`OldCode`: whatever ``vidgpen`` PYTHONPATH names."""
+    """The subprocess side of :class:`OldCode`: whatever ``vidgpen`` PYTHONPATH names, set as
+    its ``make_analyzer`` set it from a default RestoreConfig."""
+    from vidgpen.config import RestoreConfig
     from vidgpen.faces.analyze import FaceAnalyzer
     from vidgpen.faces.detect import Detection
+
+    config = RestoreConfig()
+    defaults = dict(lookahead=config.smooth, max_missed=config.max_missed, min_face=config.min_face)
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
@@ -120,7 +120,7 @@ def worker() -> None:
         except EOFError:
             return
         replay = Replay("before", frames, [[Detection(*d) for d in ds] for ds in detections])
-        result = run_stage(frames, FaceAnalyzer(replay, lookahead=6, **settings))
+        result = run_stage(frames, FaceAnalyzer(replay, **defaults, **settings))
         pickle.dump(landmarks_of(result), stdout)
         stdout.flush()
 

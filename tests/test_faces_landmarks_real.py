@@ -9,8 +9,9 @@ from conftest import SHARED
 from real_landmarks import degraded, detect_all, dlib_reference, followed, landmarks_of, read_clip, run_stage, score
 
 from vidgpen.config import RestoreConfig
-from vidgpen.faces.analyze import FaceAnalyzer
+from vidgpen.faces.analyze import make_analyzer
 from vidgpen.faces.detect import make_detector
+from vidgpen.plan.run_plan import face_settings
 
 # One clip the defaults were chosen on, one held out (bench/landmarks.py's CHOSEN / HELD_OUT).
 CLIPS = [("talk_d18", "x264"), ("talk_d19", "small")]
@@ -22,10 +23,8 @@ def detector():
 
 
 def _default(replay, frames, **settings):
-    config = RestoreConfig()
-    analyzer = FaceAnalyzer(replay, lookahead=config.smooth, register=config.register, max_missed=config.max_missed,
-                            min_face=config.min_face, **settings)
-    return run_stage(frames, analyzer)
+    """The face stage exactly as a default run plans it (``settings``: RestoreConfig fields), on saved detections."""
+    return run_stage(frames, make_analyzer(face_settings(RestoreConfig(**settings), "cpu", "gpen"), detector=replay))
 
 
 @pytest.mark.parametrize(("clip", "damage"), CLIPS)

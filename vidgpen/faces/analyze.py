@@ -267,10 +267,12 @@ class FaceAnalyzer:
 
 
 def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None,
-                  identity: Identity | None = None) -> FaceAnalyzer:
+                  identity: Identity | None = None, detector: Detector | None = None) -> FaceAnalyzer:
     """The face stage as the run plan sets it: restore and inspect both build it here from the
-    same plan, so the track and person ids inspect shows are the ones ``restore --faces`` selects."""
-    detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
+    same plan, so the track and person ids inspect shows are the ones ``restore --faces`` selects.
+    ``detector`` replaces the one the settings name (benchmarks replay saved detections)."""
+    if detector is None:
+        detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
     return FaceAnalyzer(
         detector,
         detect_every=settings.detect_every,
