@@ -136,13 +136,15 @@ def clip_references(name: str, frames: list[np.ndarray], cache: Path, start: int
     return refs
 
 
-def bench_clip(name: str, args: argparse.Namespace, old: OldCode | None, totals: dict) -> None:
-    """Score every row on one clip's degraded copies; add to ``totals[row][reference]`` lists."""
+def bench_clip(name: str, args: argparse.Namespace, old: OldCode | None, totals: dict) -> dict[str, Scores]:
+    """Score every row on one clip's degraded copies; add to ``totals[row][reference]`` lists.
+    Returns the clip's scores against dlib, by row."""
     from vidgpen.faces.detect import make_detector
 
     frames, _ = read_clip(VIDEO / f"{name}.mp4", args.frames, args.start)
     refs = clip_references(name, frames, Path(args.cache), args.start)
     detector = make_detector(args.detector)
+    clip_scores: dict[str, list[Scores]] = {}
     for kind in args.degradations:
         copy, scale = degraded(frames, kind)
         replay = Replay(detector.name, copy, [detector.detect(f) for f in copy])
@@ -166,6 +168,8 @@ def bench_clip(name: str, args: argparse.Namespace, old: OldCode | None, totals:
             entry["faces"] += count
             for ref_name, ref in refs.items():
                 entry[ref_name].append(score(followed(faces, ref, scale), ref, scale))
+            clip_scores.setdefault(row, []).append(entry["dlib"][-1])
+    return {row: Scores.join(parts) for row, parts in clip_scores.items()}
 
 
 def print_table(title: str, totals: dict) -> None:
@@ -180,6 +184,18 @@ def print_table(title: str, totals: dict) -> None:
         s = Scores.join(entry["dlib"]).summary()
         cost = f"{1e3 * entry['seconds'] / entry['faces']:.2f}" if entry["faces"] else "–"
         print(f"| {row} | {cells[0]} | {cells[1]} | {s['jitter']:.2f} ({s['error_jitter']:.2f}) | {cost} |")
+
+
+def print_clips(per_clip: dict[str, dict[str, Scores]]) -> None:
+    """Each clip's raw detector against the default, vs dlib: NME and jitter, and the
+    reference's own jitter (the real motion's acceleration, which no smoother should remove)."""
+    print("\n| clip | NME raw → default % | jitter raw → default |")
+    print("| --- | --- | --- |")
+    for name, rows in per_clip.items():
+        if "raw detector" in rows and "default" in rows:
+            raw, final = rows["raw detector"].summary(), rows["default"].summary()
+            print(f"| {name} | {raw['nme']:.2f} → {final['nme']:.2f} | {raw['jitter']:.2f} → {final['jitter']:.2f} "
+                  f"({raw['jitter'] / final['jitter']:.1f}×) |")
 
 
 def main() -> None:
@@ -199,9 +215,10 @@ def main() -> None:
     old = OldCode(args.baseline) if args.baseline and not args.sweep else None
     started = time.perf_counter()
     groups = {"chosen": {}, "held out": {}}
+    per_clip = {}
     try:
         for name in args.clips:
-            bench_clip(name, args, old, groups["chosen" if name in CHOSEN else "held out"])
+            per_clip[name] = bench_clip(name, args, old, groups["chosen" if name in CHOSEN else "held out"])
             print(f"{name} done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
     finally:
         if old:
@@ -210,6 +227,7 @@ def main() -> None:
         if totals:
             print_table(f"{group} clips ({', '.join(c for c in args.clips if (c in CHOSEN) == (group == 'chosen'))}), "
                         f"{args.frames} frames from {args.start}, detector {args.detector}", totals)
+    print_clips(per_clip)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _EYES = (0, 1)  # landmark indices whose distance is the face's size
-OUTLIER = 5.0  # a second difference beyond this many times the median one is a jump, not noise
+BURST = 4.0  # a second difference this many times the noise's expected one is real motion
+_MEDIAN_CHI2_1 = 0.4549364  # median of a χ²(1) variable: turns a median of squares into a variance
 GATE = 12.0  # mean normalised innovation² over the landmarks beyond which the track restarts (a jump)
 
 
@@ -59,7 +60,8 @@ class LandmarkSmoother:
             return points[-1]
         size = _face_size(points)
         r, q = self.noise(times, points / size)
-        return rts_smooth(times, points, t, r * size**2, q * size**2)
+        q_at = bursts(times, points / size, r, q)
+        return rts_smooth(times, points, t, self.strength * r * size**2, q_at * size**2)
 
     def noise(self, times: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(r, q) per landmark (K,) measured on ``points``, shrunk towards the prior when few."""
@@ -67,22 +69,42 @@ class LandmarkSmoother:
         d = points[:-2] - 2 * points[1:-1] + points[2:]
         even = gaps[:-1] == gaps[1:] if len(gaps) > 1 else np.zeros(0, bool)
         d, h = d[even], gaps[:-1][even]
-        if len(d):  # a real jump is not noise: leave out differences far beyond the typical one
-            typical = np.median(np.abs(d), axis=0)
-            d, h = d[(np.abs(d) <= OUTLIER * typical + 1e-12).all((1, 2))], h[(np.abs(d) <= OUTLIER * typical + 1e-12).all((1, 2))]
         n = len(d)
         weight = n / (n + self.prior_samples)
         if n >= 2:
-            lag1 = (d[:-1] * d[1:]).sum(-1).mean(0) / 2  # (K,), x and y pooled
-            var = (d**2).sum(-1).mean(0) / 2
-            r = np.maximum((var - 4 * lag1) / 22, self.min_noise)
-            q = np.maximum(1.5 * (var - 6 * r) / np.mean(h) ** 3, self.min_noise)
+            # The noise is the typical wobble: robust (median) moments, which a burst of real
+            # motion or a jump barely moves. The motion is everything beyond: plain moments.
+            lag0 = _robust_variance(d)
+            lag1 = (_robust_variance(d[:-1] + d[1:]) - 2 * lag0) / 2
+            r = np.maximum((lag0 - 4 * lag1) / 22, self.min_noise)
+            q = np.maximum(1.5 * ((d**2).mean((0, 2)) - 6 * r) / np.mean(h) ** 3, self.min_noise)
         else:
             r = q = np.zeros(points.shape[1])
             weight = 0.0
         r = weight * r + (1 - weight) * self.prior_r
         q = weight * q + (1 - weight) * self.prior_q
-        return self.strength * r, q
+        return r, q
+
+
+def bursts(times: np.ndarray, points: np.ndarray, r: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """(n, K) the motion's q on the way into each sample: the window's ``q``, raised around a
+    second difference the noise cannot explain (beyond ``BURST`` × its expected size: a head
+    turning, a mouth opening) to what that difference needs, so the filter follows it at once."""
+    out = np.tile(q, (len(times), 1))
+    if len(times) < 3:
+        return out
+    gaps = np.diff(times)
+    d2 = ((points[:-2] - 2 * points[1:-1] + points[2:]) ** 2).mean(-1)  # (n − 2, K), x and y pooled
+    h = np.maximum(gaps[:-1], gaps[1:])[:, None]
+    local = np.where(d2 > BURST * 6 * r, np.maximum(1.5 * (d2 - 6 * r) / h**3, q), q)
+    for offset in range(3):  # the steps into the difference's three samples
+        out[offset:offset + len(local)] = np.maximum(out[offset:offset + len(local)], local)
+    return out
+
+
+def _robust_variance(x: np.ndarray) -> np.ndarray:
+    """Per landmark, the variance of zero-mean normal samples ``x`` (n, K, 2) from the median of their squares."""
+    return np.median(np.swapaxes(x**2, 0, 1).reshape(x.shape[1], -1), axis=1) / _MEDIAN_CHI2_1
 
 
 def _face_size(points: np.ndarray) -> float:
@@ -94,14 +116,17 @@ def _face_size(points: np.ndarray) -> float:
 def rts_smooth(times: np.ndarray, points: np.ndarray, t: float, r: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Constant-velocity Kalman filter forward over the samples, RTS backward; the positions at ``t``.
 
-    ``points`` (n, K, 2); ``r``, ``q`` (K,) per landmark (shared by x and y). ``t`` need not
+    ``points`` (n, K, 2); ``r`` (K,) per landmark, ``q`` (n, K) per sample and landmark (for the
+    step into that sample; x and y share both). ``t`` need not
     be a sample time (a frame between detection runs, or after the last one). Plain floats:
     on five landmarks numpy's per-call overhead made it five times slower.
     """
     grid = sorted({float(f) for f in times} | {float(t)})
     samples = dict(zip((float(f) for f in times), points.tolist()))
-    r, q = r.tolist(), q.tolist()
-    uninformed = [1e4 * (rk + qk) for rk, qk in zip(r, q)]
+    q_into = {float(f): qs for f, qs in zip(times, q.tolist())}
+    q_last = q[-1].tolist()
+    r = r.tolist()
+    uninformed = [1e4 * (rk + qk) for rk, qk in zip(r, q.max(0).tolist())]
     first = samples[float(times[0])]
     # Per landmark: state (x, y, vx, vy) and covariance (a, b, c) = [[a, b], [b, c]], shared by x and y.
     state = [(x, y, 0.0, 0.0) for x, y in first]
@@ -112,7 +137,7 @@ def rts_smooth(times: np.ndarray, points: np.ndarray, t: float, r: np.ndarray, q
             dt = now - grid[i - 1]
             state = [(x + dt * vx, y + dt * vy, vx, vy) for x, y, vx, vy in state]
             cov = [(a + 2 * dt * b + dt * dt * c + qk * dt**3 / 3, b + dt * c + qk * dt * dt / 2, c + qk * dt)
-                   for (a, b, c), qk in zip(cov, q)]
+                   for (a, b, c), qk in zip(cov, q_into.get(now, q_last))]
         predicted.append((state, cov))
         z = samples.get(now)
         if z is not None:
