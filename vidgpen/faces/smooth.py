@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 _EYES = (0, 1)  # landmark indices whose distance is the face's size
-BURST = 4.0  # a second difference this many times the noise's expected one is real motion
+BURST, JUMP = 4.0, 25.0  # a second difference this many times the noise's expected one is real motion; a jump
 _MEDIAN_CHI2_1 = 0.4549364  # median of a χ²(1) variable: turns a median of squares into a variance
 GATE = 12.0  # mean normalised innovation² over the landmarks beyond which the track restarts (a jump)
 
@@ -77,7 +77,10 @@ class LandmarkSmoother:
             lag0 = _robust_variance(d)
             lag1 = (_robust_variance(d[:-1] + d[1:]) - 2 * lag0) / 2
             r = np.maximum((lag0 - 4 * lag1) / 22, self.min_noise)
-            q = np.maximum(1.5 * ((d**2).mean((0, 2)) - 6 * r) / np.mean(h) ** 3, self.min_noise)
+            d2 = (d**2).mean(2)  # (n, K): a jump (beyond JUMP) is left to the filter's gate
+            kept = d2 < JUMP * 6 * r
+            motion = (d2 * kept).sum(0) / np.maximum(kept.sum(0), 1)
+            q = np.maximum(1.5 * (motion - 6 * r) / np.mean(h) ** 3, self.min_noise)
         else:
             r = q = np.zeros(points.shape[1])
             weight = 0.0
@@ -96,7 +99,9 @@ def bursts(times: np.ndarray, points: np.ndarray, r: np.ndarray, q: np.ndarray) 
     gaps = np.diff(times)
     d2 = ((points[:-2] - 2 * points[1:-1] + points[2:]) ** 2).mean(-1)  # (n − 2, K), x and y pooled
     h = np.maximum(gaps[:-1], gaps[1:])[:, None]
-    local = np.where(d2 > BURST * 6 * r, np.maximum(1.5 * (d2 - 6 * r) / h**3, q), q)
+    # Beyond JUMP it is a jump: the filter's gate restarts there, which raising q would defeat.
+    moving = (d2 > BURST * 6 * r) & (d2 < JUMP * 6 * r)
+    local = np.where(moving, np.maximum(1.5 * (d2 - 6 * r) / h**3, q), q)
     for offset in range(3):  # the steps into the difference's three samples
         out[offset:offset + len(local)] = np.maximum(out[offset:offset + len(local)], local)
     return out
