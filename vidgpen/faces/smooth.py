@@ -6,13 +6,23 @@ frame t is the Rauch–Tung–Striebel smoothed position at t from the track's s
 ``past`` frames before and ``lookahead`` frames after it: the best linear estimate under
 that model, so it follows real motion without lag and removes what the detector adds.
 
-q and r are measured per track and per landmark from the same samples, by the method of
-moments on the second differences d of equally spaced samples (spacing h): under the model
+r and q are measured per track and per landmark from the same samples, by moments of the
+second differences d of equally spaced samples (spacing h): under the model
 Var d = 2/3·q·h³ + 6r and Cov(d_i, d_i+1) = 1/6·q·h³ − 4r, so r = (Var − 4·Cov) / 22.
-A talking mouth gets a high q (little smoothing, it moves), steady eyes a low one; a
-precise detector (dlib) gets a low r. ``strength`` scales r: above 1 it trades some
-accuracy for steadiness. Everything is in units of the face's size (the eyes' distance),
-so one setting fits every face size.
+The noise is the typical wobble, so r comes from robust (median) moments; the motion is
+everything beyond, so q comes from plain ones, and is raised around each second difference
+the noise cannot explain (``BURST``): the filter opens where a head turns or a mouth opens
+and smooths hard elsewhere. A jump (``JUMP``; a gated innovation in the filter) restarts
+the track's filter instead of being smeared. A talking mouth gets a high q, steady eyes a
+low one; a precise detector (dlib) a low r. ``strength`` scales r: above 1 it trades a
+little accuracy for steadiness. Everything is in units of the face's eye distance, so one
+setting fits every face size.
+
+Why (bench/landmarks.py, real talking heads degraded like home video, scored against
+dlib and retinaface-onnx on the clean source; README, Faces across frames): the quadratic
+windows this replaced, and registration before them, cost accuracy on real faces (a mouth
+is not rigid), and offline Savitzky–Golay did too; a constant-velocity smoother whose
+noise each track measures keeps the detector's accuracy with a fraction of its jitter.
 
 Memory is bounded by the window, and tracks never span a shot cut (the tracker ends
 them), so neither does the smoothing.
