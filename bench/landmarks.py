@@ -75,9 +75,9 @@ def stage_faces(replay: Replay, frames: list[np.ndarray], settings: dict, streng
     if strength is not None:
         analyzer.smoother = replace(analyzer.smoother, strength=strength)
     result = run_stage(frames, analyzer)
-    t = analyzer.timings
+    seconds = sum(v for stage, v in analyzer.times.seconds.items() if stage != "detect")
     faces = sum(len(r.faces) for r in result)
-    return landmarks_of(result), landmarks_of(result, raw=True), t.track + t.smooth + t.register, faces
+    return landmarks_of(result), landmarks_of(result, raw=True), seconds, faces
 
 
 class OldCode:
