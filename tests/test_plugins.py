@@ -16,6 +16,7 @@ import pytest
 from conftest import FACES, REPO
 from face_clips import load_face, make_clip, smooth_path
 from media import decoded_frames, write_video
+from toy_weights import write_weights
 
 TESTS = Path(__file__).resolve().parent
 FRAMES = 10
@@ -43,11 +44,8 @@ def _brighter_on_the_face(source: Path, restored: Path) -> float:
 
 def test_the_plugin_runs_through_inspect_and_restore(clip, tmp_path):
     home = tmp_path / "home"
-    sys.path.insert(0, str(TESTS))
-    import toy_plugin
-
     for factor in (2, 4):
-        toy_plugin.write_weights(home / "weights" / f"toy-{factor}x.bin", 64, factor, 40.0)
+        write_weights(home / "weights" / f"toy-{factor}x.bin", 64, factor, 40.0)
     faces = tmp_path / "faces.json"
     done = _vidgpen("inspect", str(clip), "--detector", "toy-haar", "--json", str(faces), home=home)
     assert done.returncode == 0, done.stderr
@@ -63,7 +61,7 @@ def test_the_plugin_runs_through_inspect_and_restore(clip, tmp_path):
     assert _brighter_on_the_face(clip, out) > 20
 
     # --weights: the kind comes from the file's content, whatever its suffix says
-    weights = toy_plugin.write_weights(tmp_path / "looks-like-gpen.pth", 64, 2, 40.0)
+    weights = write_weights(tmp_path / "looks-like-gpen.pth", 64, 2, 40.0)
     out = tmp_path / "weights.mp4"
     done = _vidgpen("restore", str(clip), "-o", str(out), "--detector", "toy-haar", "--weights", str(weights),
                     "--deflicker", "0", home=home)
@@ -71,15 +69,24 @@ def test_the_plugin_runs_through_inspect_and_restore(clip, tmp_path):
     assert _brighter_on_the_face(clip, out) > 20
 
 
+API_SCRIPT = """
+import sys
+import toy_plugin  # the user's plug-in: its registrations, then the API
+from vidgpen import restore_video
+report = restore_video(sys.argv[1], sys.argv[2], detector="toy-haar", weights=sys.argv[3], deflicker=0)
+print(report.faces, report.plan["face_stage"]["detector"])
+"""
+
+
 def test_the_plugin_works_from_the_python_api(clip, tmp_path):
-    sys.path.insert(0, str(TESTS))
-    import toy_plugin
-
-    from vidgpen import restore_video
-
-    weights = toy_plugin.write_weights(tmp_path / "toy.bin", 64, 2, 40.0)
-    report = restore_video(clip, tmp_path / "api.mp4", detector="toy-haar", weights=str(weights), deflicker=0)
-    assert report.faces >= FRAMES - 2 and report.plan["face_stage"]["detector"] == "toy-haar"
+    # A script of the user's, in its own process: a plug-in's registrations last as long as the process.
+    weights = write_weights(tmp_path / "toy.bin", 64, 2, 40.0)
+    env = {**os.environ, "VIDGPEN_HOME": str(tmp_path), "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    done = subprocess.run([sys.executable, "-c", API_SCRIPT, str(clip), str(tmp_path / "api.mp4"), str(weights)],
+                          capture_output=True, text=True, env=env, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    faces, detector = done.stdout.split()
+    assert int(faces) >= FRAMES - 2 and detector == "toy-haar"
     assert _brighter_on_the_face(clip, tmp_path / "api.mp4") > 20
 
 

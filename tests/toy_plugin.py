@@ -14,19 +14,17 @@ registration calls only: no edit of the package, no monkeypatching. The CLI load
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
+from toy_weights import MAGIC, params
 
 from vidgpen.faces.detect import Detection
 from vidgpen.faces.names import TEMPLATES, register_detector
 from vidgpen.models.runtime.kinds import RestorerKind, RunOptions, register_restorer_kind
 from vidgpen.weights.registry import register_model
 from vidgpen.weights.spec import ModelSpec
-
-MAGIC = b"TOY-UPSCALER\n"
 
 
 class ToyUpscaler:
@@ -38,28 +36,18 @@ class ToyUpscaler:
         return np.clip(np.stack(scaled).astype(np.float32) + self.gain, 0, 255).astype(np.uint8)
 
 
-def write_weights(path: Path, in_size: int, factor: int, gain: float) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(MAGIC + json.dumps({"in_size": in_size, "factor": factor, "gain": gain}).encode())
-    return path
-
-
-def _params(path: Path) -> dict:
-    return json.loads(path.read_bytes()[len(MAGIC):])
-
-
 def _recognises(path: Path) -> bool:
     with open(path, "rb") as file:
         return file.read(len(MAGIC)) == MAGIC
 
 
 def _build(spec: ModelSpec, path: Path, options: RunOptions) -> ToyUpscaler:
-    return ToyUpscaler(**_params(path))
+    return ToyUpscaler(**params(path))
 
 
 def _sides(spec: ModelSpec, path: Path) -> tuple[int, int]:
-    params = _params(path)
-    return params["in_size"], params["in_size"] * params["factor"]
+    toy = params(path)
+    return toy["in_size"], toy["in_size"] * toy["factor"]
 
 
 register_restorer_kind(RestorerKind("toy-upscaler", _recognises, _build, _sides))
