@@ -26,8 +26,9 @@ ALLOWED = {
     "config": _BASE | {"faces", "io"},  # their option names only (faces.names, io.names)
     "plan": _BASE | {"config", "io", "faces", "models", "weights"},
     "pipeline": _BASE | {"config", "io", "faces", "models", "weights", "plan", "stats"},
-    "api": _BASE | {"config", "io", "models", "plan", "pipeline", "plugins"},
-    "batch": _BASE | {"config", "io", "api", "plan"},
+    "cluster": _BASE | {"config", "io", "models", "plan", "pipeline"},
+    "api": _BASE | {"config", "io", "models", "plan", "pipeline", "plugins", "cluster"},
+    "batch": _BASE | {"config", "io", "api", "plan", "cluster"},
     "cli": _BASE | {"config", "io", "faces", "models", "weights", "plan", "pipeline", "api", "batch", "interrupt", "plugins",
                     "ui"},  # only cli/ui.py, to start it (lazily: Gradio is not for the other commands)
     # The web UI is a front end beside the CLI: it parses its settings with the CLI's parser and

@@ -24,15 +24,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     exclusive.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
                            help="restore in segments of SECONDS (default 60) kept beside the output, so running "
                            "the same command again after an interruption continues where it stopped")
-    parser.add_argument("--report", default=None, help="write per-stage times and settings as JSON here")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="ray: restore the --resume segments (default 60 s) in parallel on Ray workers")
+    parser.add_argument("--ray-address", default=None,
+                        help="the Ray cluster to use, e.g. HEAD:6379 (default: start Ray on this machine, loopback only)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="Ray workers (default: one per GPU, else one per node)")
+    parser.add_argument("--retries", type=int, default=2,
+                        help="with --engine ray: attempts after the first for a segment whose worker was lost or "
+                        "failed (not for bad input)")
+    parser.add_argument("--report", default=None, help="write per-stage times, settings and (segmented runs) each "
+                        "segment's frames, seconds, attempts, node and worker as JSON here")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
 def run(args: argparse.Namespace) -> int:
-    from vidgpen.api import run_restore  # torch and PyAV: not for --help
+    from vidgpen.api import RayOptions, run_restore  # torch and PyAV: not for --help
 
     config = config_from_args(args)
     check_report_path(args.report)
+    ray = RayOptions(args.ray_address, args.jobs, args.retries) if args.engine == "ray" else None
     console = Console(stderr=True, quiet=args.quiet)
     columns = [TextColumn("[bold]restoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
                TextColumn("{task.fields[faces]} faces"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -50,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = run_restore(config, args.input, args.output, overwrite=args.overwrite, preview=args.preview,
-                             resume_segments=args.resume, on_start=on_start, on_progress=on_progress)
+                             resume_segments=args.resume, ray=ray, on_start=on_start, on_progress=on_progress)
     finally:
         progress.stop()
     if args.report:

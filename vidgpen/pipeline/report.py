@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from vidgpen.stats import peak_rss_mb
@@ -25,6 +25,7 @@ class RunReport:
     plan: dict[str, Any]  # what the run worked out (RunPlan.summary)
     persons: dict[str, Any] | None = None  # where the run linked tracks into persons: count, threshold, restored
     deflicker_state_mb: float = 0.0  # the most the tracks' fusion states held at once (--deflicker-memory)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # segmented runs: one SegmentRecord each
 
     @classmethod
     def of(cls, input: str, output: str, *, frames: int, faces: int, tracks: int, wall: float,

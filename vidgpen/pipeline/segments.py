@@ -24,12 +24,15 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vidgpen.config import RestoreConfig
 from vidgpen.errors import ConfigError, InputError
@@ -40,11 +43,12 @@ from vidgpen.io.reader import probe
 from vidgpen.models.runtime.restorer import Restorer
 from vidgpen.pipeline.report import RunReport
 from vidgpen.pipeline.run import Pipeline, check_run
-from vidgpen.plan.run_plan import make_plan
+from vidgpen.plan.run_plan import RunPlan, make_plan
 
 log = logging.getLogger(__name__)
 
 CONTEXT_S = 2.0  # tracked but not restored on each side of a segment
+DEFAULT_SEGMENT_S = 60.0  # --resume's and the Ray engine's segment length
 _STATE = "state.json"
 _STATE_VERSION = 1
 
@@ -56,6 +60,38 @@ class Segment:
     index: int
     start: float
     end: float | None
+
+
+@dataclass
+class SegmentRecord:
+    """What ``--report`` lists per segment: who restored it, in how many attempts, how long it took.
+
+    ``node`` and ``worker`` name the Ray node id and the ``host:pid`` of the process (the host
+    name for a local run); ``failures`` holds one line per failed attempt, with its node.
+    A segment finished by an earlier run is ``reused``: 0 attempts, no node.
+    """
+
+    index: int
+    start: float
+    end: float | None
+    frames: int
+    seconds: float = 0.0
+    attempts: int = 0
+    node: str = ""
+    worker: str = ""
+    reused: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, segment: Segment, report: RunReport, **who: Any) -> SegmentRecord:
+        return cls(segment.index, segment.start, segment.end, report.frames, report.wall_seconds, **who)
+
+    @classmethod
+    def reused_part(cls, segment: Segment, frames: int) -> SegmentRecord:
+        return cls(segment.index, segment.start, segment.end, frames, reused=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def plan_segments(start: float, end: float, length: float) -> list[Segment]:
@@ -74,6 +110,71 @@ def parts_folder(output: str | Path) -> Path:
     return out.with_name(f".{out.name}.vidgpen-parts")
 
 
+@dataclass(frozen=True)
+class SegmentedRun:
+    """One segmented restore as planned before any work: shared by the local loop and the Ray engine."""
+
+    input: str
+    output: Path
+    plan: RunPlan  # with the probed input: every segment runs it over its own span
+    segments: list[Segment]
+    folder: Path
+
+    @property
+    def info(self) -> VideoInfo:
+        assert self.plan.info is not None  # planned with the probed input
+        return self.plan.info
+
+    def part(self, segment: Segment) -> Path:
+        return self.folder / f"part-{segment.index:05d}{self.output.suffix}"
+
+    def todo(self) -> list[Segment]:
+        """The segments no earlier run finished."""
+        return [s for s in self.segments if not self.part(s).exists()]
+
+    def finished(self) -> list[tuple[Segment, int]]:
+        """Segments an earlier run finished, with their frames: progress counts them as done."""
+        return [(s, _frame_count(self.part(s))) for s in self.segments if self.part(s).exists()]
+
+    def length(self, segment: Segment) -> float:
+        """Seconds of video in ``segment``."""
+        end = segment.end if segment.end is not None else self.info.duration or segment.start
+        return end - segment.start
+
+    def discard_if_unused(self) -> None:
+        """Remove the parts folder when it holds no part yet (a run refused before any work)."""
+        if not any(self.part(s).exists() for s in self.segments):
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def join(self) -> None:
+        """Copy every part's packets and the source's side streams into the output; drop the parts."""
+        cfg = self.plan.config
+        join_parts([Part(self.part(s), s.start) for s in self.segments], self.info, self.output, cfg.start, cfg.end)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def plan_segmented(config: RestoreConfig, input: str | Path, output: str | Path, segment_seconds: float, *,
+                   restorer: Restorer | None = None, overwrite: bool = False) -> SegmentedRun:
+    """Probe and check once for all segments, plan the run, cut the span, and open (or reuse)
+    the parts folder."""
+    input, output = str(input), Path(output)
+    info, segments = _checked_span(config, input, output, overwrite, segment_seconds)
+    plan = make_plan(config, info, output.suffix, restorer)
+    folder = _prepared_folder(output, _identity(input, config, segment_seconds))
+    return SegmentedRun(input, output, plan, segments, folder)
+
+
+def restore_segment(pipeline: Pipeline, run: SegmentedRun, segment: Segment, *,
+                    on_start: Callable[[VideoInfo], None] | None = None,
+                    on_progress: Callable[[int, int], None] | None = None,
+                    cancel: threading.Event | None = None, identity: Identity | None = None) -> RunReport:
+    """Restore one segment into its part file, tracking ``CONTEXT_S`` on both sides."""
+    end = run.plan.config.end if segment.end is None else segment.end
+    return pipeline.run(run.input, run.part(segment), on_start=on_start, on_progress=on_progress,
+                        context=(CONTEXT_S, CONTEXT_S), copy_streams=False, plan=run.plan.for_span(segment.start, end),
+                        cancel=cancel, identity=identity, overwrite=True)
+
+
 def run_resumable(
     config: RestoreConfig,
     input: str | Path,
@@ -89,19 +190,15 @@ def run_resumable(
 ) -> RunReport:
     """Restore ``input`` into ``output`` segment by segment, reusing finished segments; one plan
     and one persons stage (``identity``) for every segment, which runs them over its span."""
-    cfg = config
-    input, output = str(input), Path(output)
-    info, segments = _checked_span(cfg, input, output, overwrite, segment_seconds)
-    plan = make_plan(cfg, info, output.suffix, restorer)
-    pipeline = Pipeline(cfg, restorer=restorer)
-    folder = _prepared_folder(output, _identity(input, cfg, segment_seconds))
-
+    run = plan_segmented(config, input, output, segment_seconds, restorer=restorer, overwrite=overwrite)
+    pipeline = Pipeline(config, restorer=restorer)
     started = time.perf_counter()
     reports: list[RunReport] = []
+    records: list[SegmentRecord] = []
     frames = faces = 0
     reused = 0  # frames in segments finished by an earlier run: progress counts them as done
     announced = False
-    parts = []
+    worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def progress(n: int, f: int) -> None:  # called while a segment runs: the totals are those before it
         if on_progress is not None:
@@ -113,27 +210,33 @@ def run_resumable(
             on_start(video)
         announced = True
 
-    for segment in segments:
-        part = folder / f"part-{segment.index:05d}{output.suffix}"
-        book = folder / f"persons-{segment.index:05d}.json"
-        parts.append(Part(part, segment.start))
+    for segment in run.segments:
+        part, book = run.part(segment), run.folder / f"persons-{segment.index:05d}.json"
         if part.exists() and _persons_as_left(identity, book):
-            log.info("%s: segment %d already restored", output, segment.index)
-            reused += _frame_count(part)
+            log.info("%s: segment %d already restored", run.output, segment.index)
+            records.append(SegmentRecord.reused_part(segment, _frame_count(part)))
+            reused += records[-1].frames
             continue
-        span = plan.for_span(segment.start, cfg.end if segment.end is None else segment.end)
-        report = pipeline.run(input, part, on_start=start, on_progress=progress, context=(CONTEXT_S, CONTEXT_S),
-                              copy_streams=False, plan=span, cancel=cancel, identity=identity, overwrite=True)
+        report = restore_segment(pipeline, run, segment, on_start=start, on_progress=progress, cancel=cancel,
+                                 identity=identity)
         reports.append(report)
+        records.append(SegmentRecord.of(segment, report, attempts=1, node=socket.gethostname(), worker=worker))
         if identity is not None:  # before the next segment: a rerun starts from these persons
             identity.book.save(book)
         frames, faces = frames + report.frames, faces + report.faces
     if not announced and on_start is not None:
-        on_start(info)
-    join_parts(parts, info, output, cfg.start, cfg.end)
-    shutil.rmtree(folder, ignore_errors=True)
-    return RunReport.combine(reports, input, str(output), time.perf_counter() - started, cfg.to_dict(),
-                             plan.summary())
+        on_start(run.info)
+    run.join()
+    return combined_report(run, reports, records, time.perf_counter() - started)
+
+
+def combined_report(run: SegmentedRun, reports: list[RunReport], records: list[SegmentRecord],
+                    wall: float) -> RunReport:
+    """The run's report: the restored segments' sums, and every segment's record in order."""
+    report = RunReport.combine(reports, run.input, str(run.output), wall, run.plan.config.to_dict(),
+                               run.plan.summary())
+    report.segments = sorted((r.to_dict() for r in records), key=lambda r: r["index"])
+    return report
 
 
 def _persons_as_left(identity: Identity | None, book: Path) -> bool:
