@@ -305,7 +305,11 @@ def ray_cluster():
         pytest.skip("the ray command is not installed")
     port = _free_port()
     temp = Path(tempfile.mkdtemp(prefix="vgray", dir="/tmp"))  # short: Ray's socket paths must stay short
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Local-only mode keeps the head on 127.0.0.1 (else `ray start` turns --node-ip-address=127.0.0.1
+    # into the outward address and listens everywhere). No token auth: a token in ~/.ray, which
+    # any local ray.init writes, turns it on for `ray start` but not for a driver that connects.
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           "RAY_AUTH_MODE": "disabled"}
     log = (temp / "start.log").open("w")
     head = subprocess.Popen(
         [ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",

@@ -18,7 +18,8 @@ from vidgpen.batch.discover import find_videos, output_names
 from vidgpen.batch.jobs import BatchOptions, Job
 from vidgpen.batch.local import run_local
 from vidgpen.batch.manifest import DONE, FAILED, PENDING, SKIPPED, FileResult, Manifest, settings_identity
-from vidgpen.batch.ray_engine import import_ray, run_ray
+from vidgpen.batch.ray_engine import run_ray
+from vidgpen.cluster.session import import_ray
 from vidgpen.config import RestoreConfig
 from vidgpen.errors import InputError, VidgpenError
 from vidgpen.io.writer import partial_path

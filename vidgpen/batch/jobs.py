@@ -75,7 +75,7 @@ def run_job(job: Job, config: RestoreConfig, options: BatchOptions, cancel: thre
 class BatchOptions:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
-    jobs: int | None = None  # files at once; default 1 locally, one per GPU (else per CPU) on Ray
+    jobs: int | None = None  # files at once locally (default 1); Ray workers (default one per GPU, else per node)
     engine: str = "local"  # local | ray
     ray_address: str | None = None  # None: start a local Ray instance
     retries: int = 1

@@ -43,6 +43,7 @@ class FileResult:
     attempts: int = 0
     worker: str = ""  # host:pid that ran it
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    segments: list[dict] = field(default_factory=list)  # Ray engine, a split file: one SegmentRecord each
 
 
 class Manifest:

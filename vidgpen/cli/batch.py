@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include", action="append", default=[], help="only files matching this glob (repeatable)")
     parser.add_argument("--exclude", action="append", default=[], help="skip files matching this glob (repeatable)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="files restored at once (default: 1 locally, one per GPU, else per CPU, on Ray)")
+                        help="files restored at once locally (default 1); Ray workers with --engine ray (default: "
+                        "one per GPU, else one per node)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default=None,
                         help="connect to this Ray cluster, e.g. HEAD:6379 (default: start Ray on this machine)")
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suffix", default=".mp4", help="output file extension (container)")
     parser.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
                         help="restore each file in segments of SECONDS (default 60), so an interrupted or killed "
-                        "file continues from its last finished segment on retry or the next run")
+                        "file continues from its last finished segment on retry or the next run; with --engine "
+                        "ray, files longer than one segment are always split (default 60 s)")
     parser.add_argument("--report", default=None, help="write the summary and per-file results as JSON here")
 
 
