@@ -29,11 +29,18 @@ class Interrupted(KeyboardInterrupt):
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return EXIT_CODES.get(getattr(exc, "signum", signal.SIGINT), 130)
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP. A library that catches the
+    :class:`Interrupted` and raises a plain KeyboardInterrupt of its own loses the number
+    (seen once in four SIGTERMs of a Ray driver: exit 130); the handler remembered it."""
+    signum = getattr(exc, "signum", None) or (_received[-1] if _received else signal.SIGINT)
+    return EXIT_CODES.get(signum, 130)
+
+
+_received: list[int] = []  # signals turned into Interrupted, in order
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
 
 
