@@ -28,7 +28,6 @@ from vidgpen import RestoreConfig
 from vidgpen.api import run_restore
 from vidgpen.batch import MANIFEST_NAME, BatchOptions, run_batch
 from vidgpen.cluster.restore import RayOptions
-from vidgpen.cluster.session import missing_paths, ray_session
 from vidgpen.errors import InputError
 from vidgpen.pipeline.segments import parts_folder, run_resumable
 
@@ -80,14 +79,25 @@ def cluster():
         made.shutdown()
 
 
+_LISTENING = """
+import json, psutil
+from vidgpen.cluster.session import missing_paths, ray_session
+with ray_session(None) as ray:
+    assert ray.get(ray.remote(num_cpus=0)(missing_paths).remote({}, [])) is None  # a worker is up
+    me = psutil.Process()
+    ours = {me.pid, *(p.pid for p in me.children(recursive=True))}
+    print(json.dumps(sorted({c.laddr.ip for c in psutil.net_connections("inet")
+                             if c.status == psutil.CONN_LISTEN and c.pid in ours})))
+"""
+
+
 def test_ray_started_here_listens_on_loopback_only():
-    """Ray turns 127.0.0.1 into the outward address unless in its local-only mode: checked on the sockets."""
-    with ray_session(None) as session:
-        assert session.get(session.remote(num_cpus=0)(missing_paths).remote({}, [])) is None  # a worker is up
-        me = psutil.Process()
-        ours = {me.pid, *(p.pid for p in me.children(recursive=True))}
-        listening = {c.laddr.ip for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN
-                     and c.pid in ours}
+    """Ray turns 127.0.0.1 into the outward address unless in its local-only mode: checked on the
+    sockets. In its own process: a local ray.init switches the process to token auth for good."""
+    done = subprocess.run([sys.executable, "-c", _LISTENING], capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"})
+    assert done.returncode == 0, done.stderr
+    listening = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, listening
 
 
