@@ -99,4 +99,7 @@ def test_thirty_faces_over_the_budget_finish_within_it(tmp_path):
     assert fused["tracks"] == 30 and fused["faces"] == 30 * 8
     assert fused["warnings"] == 1 and reports["per-frame"]["warnings"] == 0
     assert 0 < fused["deflicker_state_mb"] <= budget_mb
-    assert fused["peak_rss_mb"] <= reports["per-frame"]["peak_rss_mb"] + budget_mb
+    # Peak RSS of the same run moves by up to ~10% from run to run (allocator arenas of the stage
+    # threads): measured 971 against 1006 MB, and 996 against 892 MB on a fresh clone. So the bound
+    # is the budget plus the per-frame run's peak, with that run-to-run margin on the peak.
+    assert fused["peak_rss_mb"] <= 1.12 * reports["per-frame"]["peak_rss_mb"] + budget_mb
