@@ -23,9 +23,10 @@ import pytest
 from conftest import REPO
 
 SCENES = Path(__file__).with_name("ui_browser_scenes.py")
-STALL_S = 300  # one scene: the slowest takes ~15 s on an idle 2-core machine
-LIMIT_S = 600  # all of them, set-up included; then the process group is killed
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(LIMIT_S + 60)]
+STALL_S = 180  # one scene: the slowest takes ~15 s on an idle 2-core machine
+LIMIT_S = 480  # all of them, set-up included; then the process group is killed
+STALLED = ("Timeout +++", f"[killed after {LIMIT_S} s]")  # pytest-timeout's banner, or ours
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2 * LIMIT_S + 60)]
 
 
 def _kill_group(process: subprocess.Popen) -> None:
@@ -54,6 +55,11 @@ def _run_scenes(basetemp: Path) -> tuple[int, str]:
 
 def test_the_browser_scenes_pass_in_a_process_of_their_own(tmp_path):
     returncode, output = _run_scenes(tmp_path / "scenes")
+    if any(banner in output for banner in STALLED):
+        # A stall, not a failed check: the browser or its driver stopped answering (the stacks
+        # say where). Once more, in a new browser; a second stall fails.
+        print(output)
+        returncode, output = _run_scenes(tmp_path / "scenes-again")
     print(output)  # the scenes' own report; their screenshots stay under tmp_path/scenes
     summary = output.strip().splitlines()[-1] if output.strip() else ""
     if returncode == 0 and re.fullmatch(r"\d+ skipped in .*", summary):

@@ -99,7 +99,9 @@ def _tab(page, name: str) -> None:
 
 
 def _shot(page, name: str) -> None:
-    page.screenshot(path=str(page.shots / f"{name}.png"), full_page=True)
+    """The viewport, still: a full-page screenshot resizes the view and waits for a new frame,
+    and Chromium's screenshots are known to hang without one (microsoft/playwright#28995)."""
+    page.screenshot(path=str(page.shots / f"{name}.png"), animations="disabled", caret="hide", timeout=30_000)
 
 
 def _wait_js(page, script: str) -> None:
