@@ -72,12 +72,12 @@ def test_parsenet_mask_is_bounded_and_cut_by_the_template():
 
 def test_pipeline_pastes_through_the_parsing_mask_and_runs_the_max_preset(tmp_path, caplog):
     face = load_face(FACES / "ffhq_00003.png", 150)
-    clip = make_clip([(face, smooth_path(160, 120, dx=30, dy=10, period=40))], 8, (320, 240), codec=None)
+    clip = make_clip([(face, smooth_path(160, 120, dx=30, dy=10, period=40))], 3, (320, 240), codec=None)
     video = write_video(tmp_path / "clip.mp4", clip.frames, fps=25, audio="aac")
     weights = str(make_gpen_checkpoint(tmp_path / "tiny.pth", size=64))
     with caplog.at_level(logging.WARNING):
         report = Pipeline(RestoreConfig(weights=weights, mask="parsing", codec="ffv1")).run(video, tmp_path / "a.mkv")
-        assert report.faces >= 6  # found by the default detector, pasted through ParseNet masks
+        assert report.faces >= 2  # found by the default detector, pasted through ParseNet masks
         # Random detector heads call ~1500 boxes a face; with the score head zeroed every
         # score is 0.5, under the threshold: the run goes through facexlib's detector, finding none.
         detector = RetinaFace(network_name="resnet50", half=False, device="cpu")
@@ -87,5 +87,5 @@ def test_pipeline_pastes_through_the_parsing_mask_and_runs_the_max_preset(tmp_pa
         torch.save(detector.state_dict(), registry.path_of("retinaface-resnet50"))
         maximal = build_config(ConfigLayers(preset="max", overrides={"weights": weights}))
         assert (maximal.detector, maximal.mask) == ("retinaface", "parsing")
-        assert Pipeline(maximal).run(video, tmp_path / "b.mkv").frames == 8
+        assert Pipeline(maximal).run(video, tmp_path / "b.mkv").frames == 3
     assert "unavailable" not in caplog.text  # neither fell back: facexlib's detector and ParseNet ran
