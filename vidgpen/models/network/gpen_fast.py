@@ -40,7 +40,7 @@ from vidgpen.models.network.layers import LEAKY_SLOPE, ModulatedConv2d, StyledCo
 _GAIN = math.sqrt(2.0)  # the leaky ReLU's output gain, applied by the layers downstream
 _CL = torch.channels_last
 _CPU_PER_FACE_FROM = 128  # CPU levels from this side up fold the style into per-face kernels
-_UPCAST_PIXELS = 2**18  # to_rgb upcasts a bf16/fp16 level this many values at a time (1 MB: read back from cache)
+_UPCAST_PIXELS = 2**22  # to_rgb upcasts a bf16/fp16 level this many values at a time (16 MB of float32)
 Noise = torch.Generator | Sequence[torch.Generator] | None  # the SR levels' noise: global, batch or per-face
 
 
