@@ -79,6 +79,15 @@ def cluster():
         made.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def _two_workers_alive(request):
+    """Every test that uses the cluster starts on its two worker nodes, as the cluster's own
+    table sees them: a node taken away by another test (in any order, `pytest -p randomly`)
+    counts as alive there until three health checks have missed it."""
+    if "cluster" in request.fixturenames:
+        _wait_for_nodes(request.getfixturevalue("cluster"), 2)
+
+
 _LISTENING = """
 import json, psutil
 from vidgpen.cluster.session import missing_paths, ray_session
@@ -264,7 +273,8 @@ def test_a_segment_failing_on_bad_input_is_not_retried(cluster, media, config, t
 
 
 def test_a_node_lost_mid_segment_is_retried_elsewhere(cluster, media, config, reference, tmp_path):
-    """Runs last (the order of this file): it takes a node away and puts a new one in."""
+    """It takes a node away and puts a new one in (the next test waits until the cluster's
+    table has the new one alive and the old one dead)."""
     out = tmp_path / "out.mkv"
     folder = parts_folder(out)
     removed: list[str] = []
