@@ -72,6 +72,20 @@ def test_faces_do_not_influence_each_other():
     assert (together - swapped).abs().max().item() <= 1e-4
 
 
+def test_a_face_comes_out_the_same_alone_or_in_a_batch_in_bfloat16():
+    # A preview restores its frame's face in a batch of its own make-up, a whole run in
+    # another. The per-face and batched forms differ by bf16 rounding (~1e-2, up to 4 levels
+    # of the face); what is left is the float32 ToRGB's GEMM rounding (2.4e-7, measured).
+    model = make_gpen(size=64, narrow=0.125, seed=4).to(torch.bfloat16)
+    fast = FastGPEN(model)
+    x = (torch.rand(5, 3, 64, 64, generator=torch.Generator().manual_seed(3)) * 2 - 1).to(torch.bfloat16)
+    with torch.inference_mode():
+        together = fast(x)
+        alone = torch.cat([fast(x[i : i + 1]) for i in range(5)])
+    assert together.abs().max() > 0.5  # a live network
+    assert (together - alone).abs().max().item() <= 1e-6
+
+
 def test_same_input_check_and_attributes():
     model = make_gpen(size=64, in_size=32)
     fast = FastGPEN(model)

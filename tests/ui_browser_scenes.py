@@ -194,12 +194,11 @@ def test_open_slider_and_preview_match_the_cli(page, media):
     _, after = _preview(page)
     reference = _cli_frames(page, media, "cli-defaults.mkv", PREVIEWED)[PREVIEWED]
     difference = np.abs(after.astype(int) - reference.astype(int))
-    # Where --dtype auto is bf16 (CPUs with AVX512-BF16, like CI's), GPEN's GEMMs round differently
-    # with the batch's make-up (the frame ends the preview's last batch, and is inside one in the
-    # CLI's run): a few samples move by 3-4 levels. float32 or --batch-size 1 are exact (README).
-    beyond = (difference > 2).mean()
-    print(f"defaults: max {difference.max()}, mean {difference.mean():.4f}, beyond 2 levels {beyond:.4%}")
-    assert beyond < 0.02 and difference.max() <= 6
+    # --dtype auto is bf16 here (and on CI's AVX512-BF16 CPUs): GPEN's result for a face does not
+    # hang on which faces share its batch (tests/test_gpen_fast.py), so the preview's batch
+    # make-up, which differs from the run's, changes nothing; measured: max 0.
+    print(f"defaults: max {difference.max()}, mean {difference.mean():.4f}")
+    assert difference.max() <= 2, _mismatch(after, [reference] * (PREVIEWED + 1))
 
 
 def _run_status(page) -> dict[str, str]:

@@ -7,9 +7,12 @@ less memory traffic, which is what limits GPEN on a CPU (and on a GPU at high re
   layout reorders that NCHW costs on every call (about 1.6× per conv on CPU).
 * Modulation/demodulation: ``d_o · conv(x · s_i, W)`` equals the reference's per-sample
   kernels. The demodulation norms come from a cached Σ_k W² (O×I) and a small matmul, not
-  from the modulated kernels. Where convs are large and batching gains little (one face, or
-  CPU levels ≥ 128²) ``s`` and ``d`` are folded into one kernel per face (no pass over the
+  from the modulated kernels. Where convs are large and batching gains little (CPU levels
+  ≥ 128²) ``s`` and ``d`` are folded into one kernel per face (no pass over the
   activations); below that, all faces share one batched conv with ``x · s`` as input.
+  The choice hangs on the level alone, never on how many faces share the batch: the two
+  forms round differently in bf16 (a face alone moved by up to 4 levels against the same
+  face in a batch of eight), and a face must come out the same in a preview or a whole run.
 * Upsampling: one stride-2 transposed conv, then the blur as a depthwise conv carrying the
   bias. (Pre-blurring the kernel into a 6×6 transposed conv is exact too but costs 4× the
   multiply-adds.) The RGB skip is upsampled by a depthwise transposed conv, no zero-insertion.
@@ -172,7 +175,7 @@ class FastGPEN(nn.Module):
         # and the compiler fuses bias, demodulation, activation and the concat into the producers.
         out = None if torch.compiler.is_compiling() else torch.empty((batch, 2 * channels, side, side), device=x.device, dtype=x.dtype,
                                                  memory_format=_CL)
-        if batch == 1 or (x.device.type == "cpu" and side >= _CPU_PER_FACE_FROM):
+        if x.device.type == "cpu" and side >= _CPU_PER_FACE_FROM:
             parts = [
                 _activate(_conv(conv, x[i : i + 1], _kernel(conv, style[i].view(1, -1) * demod[i].view(-1, 1)),
                                 bias_conv), out, slice(i, i + 1), slice(0, channels))
