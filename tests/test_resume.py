@@ -102,10 +102,12 @@ def test_changed_settings_discard_the_old_segments(media, tmp_path, caplog):
 def test_trimmed_mp4_resume_keeps_the_plain_runs_timing_and_audio(media, tmp_path):
     config = RestoreConfig(weights=str(media["weights"]), start=0.5, end=3.5)
     plain, segmented = tmp_path / "plain.mp4", tmp_path / "segmented.mp4"
-    Pipeline(config).run(media["video"], plain)
-    run_resumable(config, media["video"], segmented, 1.0)
+    Pipeline(config).run(media["video"], plain, preview=tmp_path / "plain-preview.mp4")
+    run_resumable(config, media["video"], segmented, 1.0, preview=tmp_path / "segmented-preview.mp4")
     assert frame_times(segmented) == frame_times(plain) and len(frame_times(plain)) == 75
     assert packet_digests(segmented) == packet_digests(plain)
+    # The before|after video is joined from its segments' parts like the output: the same file.
+    assert packet_digests(tmp_path / "segmented-preview.mp4") == packet_digests(tmp_path / "plain-preview.mp4")
 
 
 @pytest.mark.parametrize(("name", "audio", "rotation", "output"), [
@@ -128,12 +130,13 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_resume_and_its_refusals(media, tmp_path):
-    out = tmp_path / "cli.mp4"
+    out, preview = tmp_path / "cli.mp4", tmp_path / "cli-preview.mp4"
     done = _cli("restore", str(media["video"]), "-o", str(out), "--weights", str(media["weights"]), "--resume", "2",
-                "-q")
+                "--preview", str(preview), "-q")
     assert done.returncode == 0, done.stderr
     assert len(frame_times(out)) == FRAMES and not parts_folder(out).exists()
-    for extra, message in ((["--faces", "1"], "track ids"), (["--preview", str(tmp_path / "p.mp4")], "not allowed")):
+    assert frame_times(preview) == frame_times(out)  # joined from both segments
+    for extra, message in ((["--faces", "1"], "track ids"), (["--preview", str(tmp_path / "x.mp4")], "another file")):
         refused = _cli("restore", str(media["video"]), "-o", str(tmp_path / "x.mp4"), "--resume", *extra)
         assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
         assert not (tmp_path / "x.mp4").exists() and not parts_folder(tmp_path / "x.mp4").exists()

@@ -49,8 +49,6 @@ def run_restore(
                               "available on Ray workers (they load the model named by the settings)")
         return restore_on_ray(config, input, output, resume_segments or DEFAULT_SEGMENT_S, ray,
                               overwrite=overwrite, on_start=on_start, on_progress=on_progress)
-    if resume_segments is not None and preview is not None:
-        raise ConfigError("preview: not available with resumable (segmented) runs")
     identity = make_identity(config)  # one for the whole video, however many segments
     if resume_segments is None:
         report = Pipeline(config, restorer=restorer).run(input, output, overwrite=overwrite, preview=preview,
@@ -58,7 +56,7 @@ def run_restore(
                                                          identity=identity)
     else:
         report = run_resumable(config, input, output, resume_segments, restorer=restorer, overwrite=overwrite,
-                               on_start=on_start, on_progress=on_progress, cancel=cancel, identity=identity)
+                               preview=preview, on_start=on_start, on_progress=on_progress, cancel=cancel, identity=identity)
     if identity is not None:
         report.persons = identity.summary()
         if identity.nobody_selected():

@@ -19,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="input video")
     parser.add_argument("-o", "--output", required=True, help="output video (container from the extension)")
     add_config_arguments(parser)
-    exclusive = parser.add_mutually_exclusive_group()
-    exclusive.add_argument("--preview", default=None, help="also write a side-by-side before|after video here")
-    exclusive.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
-                           help="restore in segments of SECONDS (default 60) kept beside the output, so running "
-                           "the same command again after an interruption continues where it stopped")
+    parser.add_argument("--preview", default=None, help="also write a side-by-side before|after video here "
+                        "(with --resume: joined from segments like the output)")
+    parser.add_argument("--resume", nargs="?", type=float, const=60.0, default=None, metavar="SECONDS",
+                        help="restore in segments of SECONDS (default 60) kept beside the output, so running "
+                        "the same command again after an interruption continues where it stopped")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="ray: restore the --resume segments (default 60 s) in parallel on Ray workers")
     parser.add_argument("--ray-address", default=None,

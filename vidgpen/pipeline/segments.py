@@ -6,7 +6,9 @@ cost the work done. With ``--resume`` the video is restored in segments of
 (``.OUT.vidgpen-parts/``) and renamed there only once complete. Running the same command
 again skips the finished segments, restores the rest, then joins all parts by copying
 packets (no re-encode) and copies the source's audio over the whole span; the folder is
-removed when the output is in place.
+removed when the output is in place. A ``--preview`` (before|after) is written the same way,
+one part per segment beside the output's, and joined like it: a segment counts as finished
+only with both parts.
 
 Each segment also decodes and tracks ``CONTEXT_S`` seconds on both sides without
 restoring them, so face tracks and smoothed landmarks at a segment's edges match the
@@ -119,6 +121,7 @@ class SegmentedRun:
     plan: RunPlan  # with the probed input: every segment runs it over its own span
     segments: list[Segment]
     folder: Path
+    preview: Path | None = None  # the before|after video, joined from its own parts
 
     @property
     def info(self) -> VideoInfo:
@@ -128,13 +131,21 @@ class SegmentedRun:
     def part(self, segment: Segment) -> Path:
         return self.folder / f"part-{segment.index:05d}{self.output.suffix}"
 
+    def preview_part(self, segment: Segment) -> Path | None:
+        return None if self.preview is None else self.folder / f"preview-{segment.index:05d}{self.preview.suffix}"
+
+    def done(self, segment: Segment) -> bool:
+        """Whether an earlier run finished ``segment``: its part, and its preview part when one is asked for."""
+        preview = self.preview_part(segment)
+        return self.part(segment).exists() and (preview is None or preview.exists())
+
     def todo(self) -> list[Segment]:
         """The segments no earlier run finished."""
-        return [s for s in self.segments if not self.part(s).exists()]
+        return [s for s in self.segments if not self.done(s)]
 
     def finished(self) -> list[tuple[Segment, int]]:
         """Segments an earlier run finished, with their frames: progress counts them as done."""
-        return [(s, _frame_count(self.part(s))) for s in self.segments if self.part(s).exists()]
+        return [(s, _frame_count(self.part(s))) for s in self.segments if self.done(s)]
 
     def length(self, segment: Segment) -> float:
         """Seconds of video in ``segment``."""
@@ -149,19 +160,23 @@ class SegmentedRun:
     def join(self) -> None:
         """Copy every part's packets and the source's side streams into the output; drop the parts."""
         cfg = self.plan.config
+        if self.preview is not None:  # first: the output in place means the run is done
+            previews = [Part(path, s.start) for s in self.segments if (path := self.preview_part(s)) is not None]
+            join_parts(previews, self.info, self.preview, cfg.start, cfg.end)
         join_parts([Part(self.part(s), s.start) for s in self.segments], self.info, self.output, cfg.start, cfg.end)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def plan_segmented(config: RestoreConfig, input: str | Path, output: str | Path, segment_seconds: float, *,
-                   restorer: Restorer | None = None, overwrite: bool = False) -> SegmentedRun:
+                   restorer: Restorer | None = None, overwrite: bool = False,
+                   preview: str | Path | None = None) -> SegmentedRun:
     """Probe and check once for all segments, plan the run, cut the span, and open (or reuse)
     the parts folder."""
     input, output = str(input), Path(output)
-    info, segments = _checked_span(config, input, output, overwrite, segment_seconds)
+    info, segments = _checked_span(config, input, output, overwrite, segment_seconds, preview)
     plan = make_plan(config, info, output.suffix, restorer)
     folder = _prepared_folder(output, _identity(input, config, segment_seconds))
-    return SegmentedRun(input, output, plan, segments, folder)
+    return SegmentedRun(input, output, plan, segments, folder, Path(preview) if preview is not None else None)
 
 
 def restore_segment(pipeline: Pipeline, run: SegmentedRun, segment: Segment, *,
@@ -170,8 +185,8 @@ def restore_segment(pipeline: Pipeline, run: SegmentedRun, segment: Segment, *,
                     cancel: threading.Event | None = None, identity: Identity | None = None) -> RunReport:
     """Restore one segment into its part file, tracking ``CONTEXT_S`` on both sides."""
     end = run.plan.config.end if segment.end is None else segment.end
-    return pipeline.run(run.input, run.part(segment), on_start=on_start, on_progress=on_progress,
-                        context=(CONTEXT_S, CONTEXT_S), copy_streams=False, plan=run.plan.for_span(segment.start, end),
+    return pipeline.run(run.input, run.part(segment), preview=run.preview_part(segment), on_start=on_start,
+                        on_progress=on_progress, context=(CONTEXT_S, CONTEXT_S), copy_streams=False, plan=run.plan.for_span(segment.start, end),
                         cancel=cancel, identity=identity, overwrite=True)
 
 
@@ -183,6 +198,7 @@ def run_resumable(
     *,
     restorer: Restorer | None = None,
     overwrite: bool = False,
+    preview: str | Path | None = None,
     on_start: Callable[[VideoInfo], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
@@ -190,7 +206,8 @@ def run_resumable(
 ) -> RunReport:
     """Restore ``input`` into ``output`` segment by segment, reusing finished segments; one plan
     and one persons stage (``identity``) for every segment, which runs them over its span."""
-    run = plan_segmented(config, input, output, segment_seconds, restorer=restorer, overwrite=overwrite)
+    run = plan_segmented(config, input, output, segment_seconds, restorer=restorer, overwrite=overwrite,
+                         preview=preview)
     pipeline = Pipeline(config, restorer=restorer)
     started = time.perf_counter()
     reports: list[RunReport] = []
@@ -211,10 +228,10 @@ def run_resumable(
         announced = True
 
     for segment in run.segments:
-        part, book = run.part(segment), run.folder / f"persons-{segment.index:05d}.json"
-        if part.exists() and _persons_as_left(identity, book):
+        book = run.folder / f"persons-{segment.index:05d}.json"
+        if run.done(segment) and _persons_as_left(identity, book):
             log.info("%s: segment %d already restored", run.output, segment.index)
-            records.append(SegmentRecord.reused_part(segment, _frame_count(part)))
+            records.append(SegmentRecord.reused_part(segment, _frame_count(run.part(segment))))
             reused += records[-1].frames
             continue
         report = restore_segment(pipeline, run, segment, on_start=start, on_progress=progress, cancel=cancel,
@@ -250,15 +267,15 @@ def _persons_as_left(identity: Identity | None, book: Path) -> bool:
     return True
 
 
-def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool,
-                  segment_seconds: float) -> tuple[VideoInfo, list[Segment]]:
+def _checked_span(cfg: RestoreConfig, input: str, output: Path, overwrite: bool, segment_seconds: float,
+                  preview: str | Path | None) -> tuple[VideoInfo, list[Segment]]:
     """Probe and check once for all segments, then cut the span."""
     if segment_seconds <= 0:
         raise ConfigError(f"segment_seconds: {segment_seconds} must be positive")
     if cfg.faces not in ("all", "largest") and not cfg.person_ids():
         raise ConfigError(f"faces: track ids ({cfg.faces}) are numbered per segment; --resume takes all, largest "
                           "or person ids (p1,p3)")
-    info = check_run(input, str(output), None, overwrite, cfg)
+    info = check_run(input, str(output), None if preview is None else str(preview), overwrite, cfg)
     if info.duration is None:
         raise InputError(f"{input}: the duration is unknown, so it cannot be cut into segments for --resume")
     span_end = min(cfg.end, info.duration) if cfg.end is not None else info.duration
