@@ -133,8 +133,12 @@ def _frames(path: Path) -> list[np.ndarray]:
 
 def _preview(page) -> tuple[np.ndarray, np.ndarray]:
     _tab(page, "Preview")
+    shown = "Array.from(document.querySelectorAll('#preview-compare img')).map(i => i.src).join(' ')"
+    before = page.evaluate(shown)
     page.click("#preview-button")
-    _wait_js(page, "document.querySelector('#preview-status').innerText.includes('restored in')")
+    # This preview's images, not the last one's (whose status also says "restored in").
+    _wait_js(page, f"document.querySelector('#preview-status').innerText.includes('restored in') && "
+                   f"({shown}) !== {before!r} && document.querySelectorAll('#preview-compare img').length === 2")
     sources = page.locator("#preview-compare img").evaluate_all("images => images.map(i => i.src)")
     assert len(sources) == 2
     return _image(page, sources[0]), _image(page, sources[1])
@@ -153,8 +157,9 @@ def _cli_frames(page, media, name: str, index: int) -> list[np.ndarray]:
     """The frames up to ``index`` + 10 as `vidgpen restore` makes them with the command line the UI
     shows (FFV1: lossless)."""
     flags = _command(page)[5:]  # after `vidgpen restore IN -o OUT`
-    if "--resume" in flags:  # one segment here: the same frames as a plain run
-        del flags[flags.index("--resume"):flags.index("--resume") + 2]
+    for flag in ("--resume", "--preview"):  # one segment here: the same frames as a plain run
+        if flag in flags:
+            del flags[flags.index(flag):flags.index(flag) + 2]
     out = media["root"] / name
     assert cli(["restore", str(media["clip"]), "-o", str(out), *flags, "-q",
                 "--end", f"{(index + 10) / 25}"]) == 0
@@ -166,7 +171,14 @@ def test_open_slider_and_preview_match_the_cli(page, media):
     page.click("#open-button")
     _wait_js(page, "document.querySelector('#open-status').innerText.includes('track')")
     assert f"{FRAMES} frames" in page.inner_text("#open-status")
+    assert "1 person(s)" in page.inner_text("#open-status")
     _shot(page, "open")
+    for shown in ("--faces p1", ""):  # p1 picked, then p1 again: all faces, the default
+        _tab(page, "Open")
+        page.locator("#open-people img").click()  # one person: the sheet is p1's tile and its label
+        _tab(page, "Settings")
+        _wait_js(page, f"(e => e && e.value.includes('--faces') === {str(bool(shown)).lower()} && "
+                       f"e.value.includes('{shown}'))(document.querySelector('#settings-command textarea'))")
 
     _tab(page, "Settings")
     _set(page, "#settings-deflicker input[type=number]", "0")
@@ -190,7 +202,8 @@ def test_open_slider_and_preview_match_the_cli(page, media):
     _tab(page, "Settings")  # back to the defaults: --deflicker 0.75, batches of 8
     _set(page, "#settings-deflicker input[type=number]", "0.75")
     _set(page, "#settings-batch-size input", "8")
-    _wait_js(page, "!document.querySelector('#settings-command textarea').value.includes('--batch-size')")
+    _wait_js(page, "(v => !v.includes('--batch-size') && !v.includes('--deflicker'))"
+                   "(document.querySelector('#settings-command textarea').value)")
     _, after = _preview(page)
     reference = _cli_frames(page, media, "cli-defaults.mkv", PREVIEWED)[PREVIEWED]
     difference = np.abs(after.astype(int) - reference.astype(int))
@@ -225,13 +238,19 @@ def test_run_cancel_rerun_reload_and_match_the_cli(page, media):
     assert _run_status(page)["status"] in ("running", "done")  # the reloaded page shows the same job
     _wait_js(page, "document.querySelector('#run-job').dataset.status === 'done'")
     page.wait_for_selector("#run-result video", timeout=WAIT_MS)
+    page.wait_for_selector("#run-before-after video", timeout=WAIT_MS)  # the run's --preview, joined from segments
+    page.locator("#run-before-after").scroll_into_view_if_needed()
     _shot(page, "run-done")
 
     words = shlex.split(page.inner_text("#run-job code"))  # the job's own command line
     reference = media["root"] / f"cli{output.suffix}"
     words[words.index("-o") + 1] = str(reference)
+    words[words.index("--preview") + 1] = str(reference.with_name(f"cli-before-after{output.suffix}"))
     assert cli(words[1:] + ["-q"]) == 0
     assert all(np.array_equal(a, b) for a, b in zip(_frames(output), _frames(reference), strict=True))
+    before_after = _frames(output.with_name(f"{output.stem}.before-after{output.suffix}"))
+    assert all(np.array_equal(a, b) for a, b in zip(before_after, _frames(reference.with_name(
+        f"cli-before-after{output.suffix}")), strict=True))
 
 
 def test_batch_shows_the_broken_file_failed_with_its_error(page, media):

@@ -120,11 +120,19 @@ def draw_overlay(item: AnalyzedFrame) -> None:
     item.frame.deep = None  # the drawing is on the 8-bit image: encode that one
 
 
-def contact_sheet(portraits: dict[str, tuple[float, np.ndarray]], columns: int = 6) -> np.ndarray:
+SHEET_COLUMNS = 6
+_SHEET_LABEL = 22  # px under each crop for its id
+
+
+def _sheet_order(ids: list[str]) -> list[str]:
+    return sorted(ids, key=lambda pid: int(pid[1:]))
+
+
+def contact_sheet(portraits: dict[str, tuple[float, np.ndarray]], columns: int = SHEET_COLUMNS) -> np.ndarray:
     """Each person's best crop with its id under it, in id order, as one RGB image."""
-    ids = sorted(portraits, key=lambda pid: int(pid[1:]))
+    ids = _sheet_order(list(portraits))
     side = max((crop.shape[0] for _, crop in portraits.values()), default=112)
-    label = 22
+    label = _SHEET_LABEL
     rows = max(1, -(-len(ids) // columns))
     sheet = np.full((rows * (side + label), min(max(len(ids), 1), columns) * side, 3), 255, np.uint8)
     for n, pid in enumerate(ids):
@@ -133,3 +141,15 @@ def contact_sheet(portraits: dict[str, tuple[float, np.ndarray]], columns: int =
         sheet[y:y + crop.shape[0], x:x + crop.shape[1]] = crop
         cv2.putText(sheet, pid, (x + 4, y + side + label - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     return sheet
+
+
+def person_at(ids: list[str], sheet_width: int, x: float, y: float, columns: int = SHEET_COLUMNS) -> str | None:
+    """The id whose tile of :func:`contact_sheet` (of persons ``ids``, ``sheet_width`` px wide)
+    holds pixel (``x``, ``y``); None between or beyond the tiles."""
+    ids, shown = _sheet_order(ids), min(len(ids), columns)
+    if not shown:
+        return None
+    side = sheet_width // shown
+    row, column = int(y) // (side + _SHEET_LABEL), int(x) // side
+    index = row * columns + column
+    return ids[index] if column < shown and 0 <= index < len(ids) else None

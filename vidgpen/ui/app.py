@@ -111,6 +111,7 @@ def _run_and_batch_tabs(c: dict[str, Any]) -> None:
         with gr.Row():
             c["result"] = gr.Video(label="result", elem_id="run-result", interactive=False)
             c["download"] = gr.File(label="download", elem_id="run-download", interactive=False)
+        c["before_after"] = gr.Video(label="before | after", elem_id="run-before-after", interactive=False)
     with gr.Tab("Batch", elem_id="tab-batch"):
         with gr.Row():
             c["library"] = gr.Textbox(label="library folder", elem_id="batch-library")
@@ -157,11 +158,16 @@ class _Wiring:
             return work.open(typed, uploaded, suffix, argv(*settings))
 
         opened = [c["opened"], c["open_status"], c["streams"], c["tracks"], c["persons"], c["sheet"], c["frame"],
-                  c["output"]]
+                  c["output"], c["person_ids"]]
         for event in (c["open_button"].click, c["upload"].upload):
             event(open_video, [c["path"], c["upload"], c["container"], *self.settings], opened)
         c["frame"].release(lambda inp, index, *s: work.frame(inp, index, argv(*s)),
                            [c["opened"], c["frame"], *self.settings], c["source"])
+        def pick_person(faces: str, ids: list[str], sheet: Any, evt: gr.SelectData) -> str:
+            return work.pick_person(faces, ids, sheet, *evt.index)  # (x, y) in the sheet's pixels
+
+        faces = c["fields"]["faces"]
+        c["sheet"].select(pick_person, [faces, c["person_ids"], c["sheet"]], faces)
         c["preview_button"].click(lambda inp, index, suffix, *s: work.preview(inp, index, suffix, argv(*s)),
                                   [c["opened"], c["frame"], c["container"], *self.settings],
                                   [c["compare"], c["zoom"], c["preview_status"]])
@@ -178,7 +184,7 @@ class _Wiring:
                          batch_inputs, c["batch_status"])
         c["retry"].click(lambda lib, out, seg, *s: work.batch_start(lib, out, seg, argv(*s), retry=True),
                          batch_inputs, c["batch_status"])
-        return [c["run_status"], c["stages"], c["result"], c["download"], c["shown"]]
+        return [c["run_status"], c["stages"], c["result"], c["download"], c["before_after"], c["shown"]]
 
 
 def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outputs: Path,
@@ -189,6 +195,7 @@ def build_app(queue: JobQueue, preset: str | None, values: dict[str, Any], outpu
     with gr.Blocks(title="vidgpen", analytics_enabled=False) as app:
         c["opened"] = gr.State("")  # the video the screens work on
         c["shown"] = gr.State(None)  # the (job, status) whose result the Run screen shows
+        c["person_ids"] = gr.State([])  # the people on the Open screen's sheet
         gr.Markdown("## vidgpen: restore faces in videos with GPEN")
         _open_and_preview_tabs(c)
         _settings_tab(c, values, preset, suffix)

@@ -42,6 +42,7 @@ class Job:
     segment_seconds: float = 60.0
     overwrite: bool = False
     include: list[str] = field(default_factory=list)  # batch: only these files (retry of failed ones)
+    preview: str | None = None  # restore: the before|after clip (`--preview`), joined from segments like the output
     status: str = QUEUED
     frames: int = 0
     total: int | None = None

@@ -15,7 +15,15 @@ import numpy as np
 
 from vidgpen.errors import VidgpenError
 from vidgpen.ui.jobs import QUEUED, RUNNING, Job, JobQueue
-from vidgpen.ui.settings import EDITED, base_config, command_line, config_from_argv, config_toml, settings_argv
+from vidgpen.ui.settings import (
+    EDITED,
+    base_config,
+    before_after_path,
+    command_line,
+    config_from_argv,
+    config_toml,
+    settings_argv,
+)
 
 if TYPE_CHECKING:
     from vidgpen.batch import FileResult
@@ -94,7 +102,8 @@ class Screens:
             config = config_from_argv(argv)
         except VidgpenError as exc:
             return _error(exc), "", ""
-        return "", command_line(input, output, argv, segments, overwrite), config_toml(config)
+        preview = before_after_path(output) if output else None
+        return "", command_line(input, output, argv, segments, overwrite, preview), config_toml(config)
 
     def preset_values(self, preset: str | None, keys: list[str]) -> list[Any]:
         config = base_config(preset)
@@ -109,12 +118,12 @@ class Screens:
 
         input = (upload or path or "").strip()
         if not input:
-            return "", "Give a path or upload a video.", None, None, None, None, gr.update(), gr.update()
+            return "", "Give a path or upload a video.", None, None, None, None, gr.update(), gr.update(), []
         try:
             began = time.perf_counter()
             plan, summary, analyzer = inspect_video(config_from_argv(argv), input, suffix)
         except VidgpenError as exc:
-            return "", _error(exc), None, None, None, None, gr.update(), gr.update()
+            return "", _error(exc), None, None, None, None, gr.update(), gr.update(), []
         counts = np.array(summary.per_frame or [0])
         tracks = [[tid, st.frames, st.first, st.last, f"{st.detected / st.frames:.0%}", f"{np.median(st.sizes):.0f}"]
                   for tid, st in sorted(summary.tracks.items())]
@@ -125,12 +134,24 @@ class Screens:
         status = (f"**{html.escape(input)}**: {len(summary.per_frame)} frames, {summary.shots} shot(s), "
                   f"{len(summary.tracks)} track(s), {len(summary.persons)} person(s), faces per frame mean "
                   f"{counts.mean():.2f} (max {counts.max()}); inspected in {time.perf_counter() - began:.1f} s. "
-                  "Restore only some people with Settings → faces, e.g. `p1,p3`.")
+                  "Restore only some people: click them on the sheet, or Settings → faces, e.g. `p1,p3`.")
         last = max(len(summary.per_frame) - 1, 0)
         output = str(self.outputs / f"{Path(input).stem}.restored{suffix}")
         streams = plan.media.rows if plan.media is not None else []
         return (input, status, streams, tracks, persons, sheet, gr.update(maximum=last, value=min(last, last // 2)),
-                output)
+                output, sorted(portraits))
+
+    def pick_person(self, faces: str, ids: list[str], sheet: np.ndarray | None, x: float, y: float) -> str:
+        """Settings → faces after a click at (``x``, ``y``) on the people sheet: the person there
+        is added to the chosen ones, or taken out if chosen; none left means all faces."""
+        from vidgpen.faces.inspect import person_at
+
+        picked = person_at(ids, sheet.shape[1], x, y) if sheet is not None else None
+        if picked is None:
+            return faces
+        chosen = [word.strip() for word in (faces or "").split(",") if word.strip() in ids]
+        chosen = [p for p in chosen if p != picked] if picked in chosen else [*chosen, picked]
+        return ",".join(sorted(chosen, key=lambda pid: int(pid[1:]))) or "all"
 
     def frame(self, input: str, index: float, argv: list[str]) -> np.ndarray | None:
         from vidgpen.ui.preview import read_frame
@@ -165,7 +186,8 @@ class Screens:
             device = _device(argv)
         except VidgpenError as exc:
             return _error(exc)
-        job = self.queue.submit(Job(0, "restore", input, output, argv, device, float(segments or 60), overwrite))
+        job = self.queue.submit(Job(0, "restore", input, output, argv, device, float(segments or 60), overwrite,
+                                    preview=before_after_path(output)))
         return self._status(job)
 
     def cancel(self) -> str:
@@ -181,14 +203,19 @@ class Screens:
 
         job = self.queue.latest("restore")
         if job is None:
-            return "", None, gr.skip(), gr.skip(), shown
+            return "", None, gr.skip(), gr.skip(), gr.skip(), shown
         stages = [[stage, f"{seconds:.2f}"] for stage, seconds in sorted(job.stage_seconds.items(), key=lambda kv: -kv[1])]
         key = [job.id, job.status]
         if shown == key:
-            return self._status(job), stages, gr.skip(), gr.skip(), shown
-        servable = job.status == "done" and Path(job.output).resolve().is_relative_to(self.outputs)
-        result = job.output if servable else None
-        return self._status(job), stages, result, result, key
+            return self._status(job), stages, gr.skip(), gr.skip(), gr.skip(), shown
+        result, both = (self._servable(job, path) for path in (job.output, job.preview))
+        return self._status(job), stages, result, result, both, key
+
+    def _servable(self, job: Job, path: str | None) -> str | None:
+        """``path`` when ``job`` is done and the file lies in the folder the UI serves."""
+        if job.status != "done" or not path or not Path(path).exists():
+            return None
+        return path if Path(path).resolve().is_relative_to(self.outputs) else None
 
     def _status(self, job: Job) -> str:
         total = job.total or 0
@@ -202,7 +229,8 @@ class Screens:
         text = " · ".join(parts) + f" → {html.escape(job.output)}"
         error = f"<p class='error'>error: {html.escape(job.error)}</p>" if job.error else ""
         bar = f"<progress max='{total}' value='{job.frames}'></progress>" if total else "<progress></progress>"
-        line = html.escape(command_line(job.input, job.output, job.argv, job.segment_seconds, job.overwrite))
+        line = html.escape(command_line(job.input, job.output, job.argv, job.segment_seconds, job.overwrite,
+                                        job.preview))
         return (f"<div id='run-job' data-job='{job.id}' data-status='{job.status}' data-frames='{job.frames}'>"
                 f"{bar}<p>{text}</p>{error}<p>the same on the command line: <code>{line}</code></p></div>")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from vidgpen.cli.args import RESTORE_FLAGS, add_config_arguments, config_from_args
@@ -64,12 +65,20 @@ def config_from_argv(argv: list[str]) -> RestoreConfig:
     return config_from_args(parser.parse_args(argv))
 
 
+def before_after_path(output: str) -> str:
+    """Where a Run writes its before|after clip (``--preview``): beside the output."""
+    path = Path(output)
+    return str(path.with_name(f"{path.stem}.before-after{path.suffix}"))
+
+
 def command_line(input: str, output: str, argv: list[str], resume: float | None = None,
-                 overwrite: bool = False) -> str:
+                 overwrite: bool = False, preview: str | None = None) -> str:
     """The ``vidgpen restore`` line that does what the UI's Run does, to paste into a shell."""
     words = ["vidgpen", "restore", input or "IN", "-o", output or "OUT", *argv]
     if resume is not None:
         words += ["--resume", f"{resume:g}"]
+    if preview:
+        words += ["--preview", preview]
     if overwrite:
         words.append("--overwrite")
     return shlex.join(words)

@@ -40,7 +40,7 @@ def _run_restore(job: Job, cancel: threading.Event, on_frame: Callable[[], None]
         on_frame()
 
     report = run_restore(config, job.input, job.output, overwrite=job.overwrite, resume_segments=job.segment_seconds,
-                         on_start=on_start, on_progress=on_progress, cancel=cancel)
+                         preview=job.preview, on_start=on_start, on_progress=on_progress, cancel=cancel)
     job.stage_seconds = report.stage_seconds  # frames and faces: from the progress, which counts reused segments
 
 
