@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -21,7 +22,7 @@ from vidgpen.config import ConfigLayers, build_config
 from vidgpen.errors import ConfigError
 from vidgpen.io.reader import open_video
 from vidgpen.pipeline.segments import parts_folder
-from vidgpen.ui.jobs import CANCELLED, DONE, RUNNING, Job, JobQueue
+from vidgpen.ui.jobs import CANCELLED, DONE, FAILED, RUNNING, Job, JobQueue
 from vidgpen.ui.settings import command_line, config_from_argv, settings_argv
 from vidgpen.ui.work import run_job
 
@@ -92,8 +93,31 @@ def test_a_restarted_ui_continues_the_job_at_its_last_segment(clip, tmp_path):
     first = JobQueue(tmp_path, run_job)
     first.submit(job)
     _wait(lambda: job.frames > 25)  # in the second segment
+    # A preview holds the device as a job does: it waits for the running job ...
+    entered, release = threading.Event(), threading.Event()
+    status_when_entered: list[str] = []
+
+    def preview() -> None:
+        with first.holding("cpu"):
+            status_when_entered.append(job.status)
+            entered.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=preview)
+    holder.start()
+    assert not entered.wait(0.5)
     first.cancel(job.id)
-    _wait(lambda: job.status == CANCELLED)
+    assert entered.wait(60) and status_when_entered == [CANCELLED]
+    # ... and a job queued meanwhile waits for the preview (a broken input: it fails at once when it starts).
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    queued = first.submit(Job(0, "restore", str(broken), str(tmp_path / "b.mkv"), argv, "cpu"))
+    time.sleep(0.5)
+    assert queued.status == "queued"
+    release.set()
+    holder.join(60)
+    _wait(lambda: queued.status == FAILED)
+    assert "broken.mp4" in queued.error
     assert not output.exists() and len(list(parts_folder(output).glob("part-*"))) >= 1
 
     state = json.loads((tmp_path / "jobs.json").read_text())

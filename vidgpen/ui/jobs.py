@@ -5,6 +5,8 @@ a job that was running when the UI stopped (closed, crashed, the machine reboote
 queued again when ``vidgpen ui`` starts and continues at its last finished segment. A
 batch is ``vidgpen batch``, whose manifest does the same per file. One job runs at a time
 on each device (two runs on one GPU only fight over its memory); the rest wait in order.
+A Preview holds its device the same way (:meth:`JobQueue.holding`): it waits for the running
+job, and the next queued job waits for it, so a preview and a run never run GPEN at once.
 Cancel is the run's cancel event, the stop Ctrl-C makes in the CLI: the run stops at its
 next frame and leaves no partial file.
 """
@@ -17,7 +19,9 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -74,6 +78,8 @@ class JobQueue:
         self._lock = threading.Condition()
         self._cancel: dict[int, threading.Event] = {}
         self._workers: dict[str, threading.Thread] = {}
+        self._busy: set[str] = set()  # devices running a job or a preview
+        self._waiting: Counter[str] = Counter()  # previews waiting per device: they go before queued jobs
         self._saved = 0.0
         self.jobs: dict[int, Job] = {}
         if self._path.exists():
@@ -120,12 +126,34 @@ class JobQueue:
             self._workers[device] = worker
             worker.start()
 
+    @contextmanager
+    def holding(self, device: str) -> Iterator[None]:
+        """``device`` for work outside the queue (a Preview): waits for the running job to end; the
+        next queued job waits until this block ends."""
+        with self._lock:
+            self._waiting[device] += 1
+            while device in self._busy:
+                self._lock.wait()
+            self._waiting[device] -= 1
+            self._busy.add(device)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(device)
+                self._lock.notify_all()
+
     def _next(self, device: str) -> Job | None:
         with self._lock:
-            queued = [job for job in self.jobs.values() if job.device == device and job.status == QUEUED]
-            if not queued:
-                return None
+            while True:
+                queued = [job for job in self.jobs.values() if job.device == device and job.status == QUEUED]
+                if not queued:
+                    return None
+                if device not in self._busy and not self._waiting[device]:
+                    break
+                self._lock.wait()
             job = min(queued, key=lambda j: j.id)
+            self._busy.add(device)
             job.status, job.started, job.error, job.frames, job.faces = RUNNING, time.time(), None, 0, 0
             self._cancel[job.id] = threading.Event()
             self._save()
@@ -154,6 +182,8 @@ class JobQueue:
         with self._lock:
             job.finished = time.time()
             self._cancel.pop(job.id, None)
+            self._busy.discard(job.device)
+            self._lock.notify_all()
             self._save()
 
     def _save(self) -> None:

@@ -170,13 +170,18 @@ class Screens:
         if not input:
             return None, None, "Open a video first."
         try:
-            shot = preview_frame(config_from_argv(argv), input, int(index), suffix)
+            config, asked = config_from_argv(argv), time.perf_counter()
+            with self.queue.holding(_device(argv)):  # never GPEN beside a run on the same device
+                waited = time.perf_counter() - asked
+                shot = preview_frame(config, input, int(index), suffix)
         except VidgpenError as exc:
             return None, None, _error(exc)
         zoom = face_zoom(shot.before, shot.after)
         text = (f"frame {int(index)}: {shot.faces} face(s) restored in {shot.seconds:.1f} s "
                 f"(with the {2:g} s before it, weights loading included); the whole video at this rate: about "
                 f"{_duration(shot.eta_seconds)}")
+        if waited >= 0.5:
+            text += f"; waited {_duration(waited)} for the running job"
         return (shot.before, shot.after), zoom, text
 
     def start(self, input: str, output: str, segments: float, overwrite: bool, argv: list[str]) -> str:
