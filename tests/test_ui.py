@@ -68,11 +68,14 @@ def test_settings_become_the_cli_flags_and_its_messages(capsys):
     assert capsys.readouterr().err.strip() == f"error: {raised.value}"
 
 
+FRAMES = 150  # 6 s: ~2 s of run left after the first segment, for the preview to wait on (idle 2 cores)
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui-jobs")
     face = load_face(FACES / "ffhq_00003.png", 120)
-    frames = make_clip([(face, smooth_path(96, 80, dx=20, dy=8, period=40))], 60, (192, 160), codec=None).frames
+    frames = make_clip([(face, smooth_path(96, 80, dx=20, dy=8, period=40))], FRAMES, (192, 160), codec=None).frames
     return {"video": write_video(root / "clip.mp4", frames, fps=25, audio="aac"),
             "weights": make_gpen_checkpoint(root / "tiny-gpen.pth", size=64), "root": root}
 
@@ -106,6 +109,7 @@ def test_a_restarted_ui_continues_the_job_at_its_last_segment(clip, tmp_path):
     holder = threading.Thread(target=preview)
     holder.start()
     assert not entered.wait(0.5)
+    assert job.status == RUNNING, "the job ended before the preview's wait was checked: make the clip longer"
     first.cancel(job.id)
     assert entered.wait(60) and status_when_entered == [CANCELLED]
     # ... and a job queued meanwhile waits for the preview (a broken input: it fails at once when it starts).
@@ -127,7 +131,7 @@ def test_a_restarted_ui_continues_the_job_at_its_last_segment(clip, tmp_path):
     resumed = second.jobs[job.id]
     _wait(lambda: resumed.status not in ("queued", RUNNING))
     assert resumed.status == DONE, resumed.error
-    assert resumed.frames == 60 and not parts_folder(output).exists()
+    assert resumed.frames == FRAMES and not parts_folder(output).exists()
 
     reference = tmp_path / "cli.mkv"
     assert cli(["restore", str(clip["video"]), "-o", str(reference), *argv, "--resume", "1", "-q"]) == 0
