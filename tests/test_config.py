@@ -80,6 +80,6 @@ def test_boolean_flags_override_presets_both_ways():
     assert compiled.compile and not RestoreConfig().compile
     film = config_from_args(parser.parse_args(["in.mp4", "-o", "out.mp4", "--preset", "film", "--no-color-match"]))
     assert build_config(ConfigLayers(preset="film")).color_match and not film.color_match
-    unregistered = config_from_args(parser.parse_args(["in.mp4", "-o", "out.mp4", "--no-register"]))
-    assert RestoreConfig().register and not unregistered.register
-    assert unregistered.settings_hash() != RestoreConfig().settings_hash()  # other faces: --resume must not mix them
+    registered = config_from_args(parser.parse_args(["in.mp4", "-o", "out.mp4", "--register"]))
+    assert registered.register and not RestoreConfig().register
+    assert registered.settings_hash() != RestoreConfig().settings_hash()  # other faces: --resume must not mix them

@@ -56,7 +56,8 @@ def test_default_halves_the_flicker_on_a_moving_grainy_clip(tmp_path):
     flickers = {}
     for name, strength, restorer in (("floor", 0.0, still), ("per-frame", 0.0, None), ("fused", DEFAULT, None)):
         out = tmp_path / f"{name}.mkv"
-        config = RestoreConfig(weights=str(weights), deflicker=strength, dtype="float32", codec="ffv1", pix_fmt="yuv444p10le")
+        config = RestoreConfig(weights=str(weights), deflicker=strength, dtype="float32", codec="ffv1", pix_fmt="yuv444p10le",
+                               register=True)
         report = Pipeline(config, restorer=restorer).run(video, out)
         assert report.tracks == 1 and report.settings["deflicker"] == strength
         assert ("deflicker" in report.stage_seconds) == (strength > 0)  # the fusion's time, for --report

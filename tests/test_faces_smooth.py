@@ -67,3 +67,24 @@ def test_lookahead_zero_gives_raw_landmarks(film_clip):
     result = analyze(film_clip.frames[:8], make_detector("retinaface-onnx"), lookahead=0, register=False)
     for r in result:
         np.testing.assert_array_equal(r.faces[0].landmarks, r.faces[0].landmarks_raw)
+
+
+def test_each_track_measures_its_detector_noise_and_motion():
+    """The smoother's own model, simulated (white acceleration q, detector noise r, per landmark):
+    its moment estimates find both, so a noisy point is smoothed more than a steady one."""
+    rng = np.random.default_rng(3)
+    n, q = 2000, np.array([1e-4, 1e-4, 1e-4, 4e-4, 4e-4])
+    r = np.array([4e-4, 4e-4, 1e-4, 1e-4, 1e-4])
+    step = np.linalg.cholesky(np.array([[1 / 3, 1 / 2], [1 / 2, 1]]))  # the process noise of one frame, per unit q
+    state = np.zeros((5, 2, 2))  # landmark, axis, (position, velocity)
+    truth = []
+    for _ in range(n):
+        state[..., 0] += state[..., 1]
+        state += (rng.normal(0, 1, (5, 2, 2)) @ step.T) * np.sqrt(q)[:, None, None]
+        truth.append(state[..., 0].copy())
+    measured = np.stack(truth) + rng.normal(0, 1, (n, 5, 2)) * np.sqrt(r)[:, None]
+    r_est, q_est = LandmarkSmoother(strength=1.0).noise(np.arange(n, dtype=float), measured)
+    np.testing.assert_allclose(r_est, r, rtol=0.25)
+    # q is the small part of the second differences' variance: within 2× where it is not
+    # buried under four times as much detector noise (landmarks 0 and 1).
+    assert np.all((q_est[2:] > q[2:] / 2) & (q_est[2:] < 2 * q[2:])) and q_est[3:].min() > q_est[2]

@@ -87,13 +87,13 @@ def test_detect_every_n_frames_fills_the_frames_between(moving_face_clip, detect
 
 def test_memory_is_bounded_by_the_lookahead(moving_face_clip, detector):
     clip, _ = moving_face_clip
-    analyzer = FaceAnalyzer(detector, lookahead=4, detect_every=2)  # between runs, registration follows the face
+    analyzer = FaceAnalyzer(detector, lookahead=4, detect_every=2, register=True)  # between runs, registration follows the face
     emitted = 0
     for i, image in enumerate(clip.frames * 2):
         out = analyzer.push(Frame(index=i, pts=i, time=i / 25, image=image))
         emitted += len(out)
         assert len(analyzer._pending) <= 4
-        assert all(len(t.history) + len(t.between) <= 2 * 4 + 2 for t in analyzer._tracks.values())  # past + lookahead
+        assert all(len(t.history) + len(t.between) <= 3 * 4 + 4 + 2 for t in analyzer._tracks.values())  # past + lookahead
         assert len(analyzer.registrar) <= len(analyzer.tracker.live)
     assert emitted == 2 * len(clip.frames) - 4
     assert analyzer.frames == 2 * len(clip.frames) and analyzer.times.snapshot()["detect"] > 0

@@ -70,7 +70,7 @@ class RestoreConfig:
     min_face: int = 20  # ignore faces smaller than this (px, on screen)
     strength: float = 1.0  # 0 = original, 1 = fully restored
     smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
-    register: bool = True  # refine each face's alignment by registering its crop to its track's recent crops (README, Faces across frames)
+    register: bool = False  # refine each face's alignment by registering its crop to its track's recent crops: steadier on a rigid face, less accurate on a talking one (README, Faces across frames)
     max_missed: int = 10  # frames a track survives without a detection
     template: str = "gpen"  # alignment template for --weights files: gpen | ffhq (registry models bring their own)
     mask: str = "feather"  # feather | parsing (facexlib ParseNet, needs vidgpen[facexlib])

@@ -73,7 +73,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                         "the first batch of each size compiles (20-60 s)")
     parser.add_argument("--register", dest="cfg_register", action=argparse.BooleanOptionalAction, default=_S,
                         help="refine each face's alignment by registering its crop to its track's recent crops "
-                        "(default on; --no-register aligns by the smoothed landmarks alone)")
+                        "(default off: on real faces that talk and turn it costs accuracy; README, Faces across frames)")
     parser.add_argument("--faces-of", dest="cfg_faces_of", action="append", default=_S, metavar="PATH",
                         help="restore only this person: a photo, or a folder of photos with one person each "
                         "(repeatable)")

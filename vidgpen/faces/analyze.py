@@ -1,8 +1,10 @@
 """The streaming face stage shared by the restore pipeline and ``vidgpen inspect``.
 
 Frames go in one at a time; each comes back, in order, once the ``lookahead`` frames after
-it have been seen, with its faces: tracked, their landmarks smoothed over time and refined
-by registering their crops, ready to align. Only the lookahead window of frames, each
+it have been seen, with its faces: tracked, their landmarks smoothed over time by a
+fixed-lag Kalman smoother (optionally refined first by registering their crops), ready to
+align. Everything downstream (alignment, paste-back, ``inspect --json`` and ``--overlay``)
+takes ``TrackedFace.landmarks``, the one final estimate. Only the lookahead window of frames, each
 track's recent detections and one reference crop per live track are held, so memory does
 not grow with the video.
 """
@@ -71,7 +73,8 @@ class FaceAnalyzer:
     when the video ended (it had no chance to be confirmed: a 1-frame clip, say);
     ``register``: refine each detection's landmarks by registering its crop to its track's
     recent ones, and follow tracks so between detection runs (:mod:`vidgpen.faces.register`);
-    smoothing then takes the registered landmarks;
+    smoothing then takes the registered landmarks. Off by default: on real talking faces it
+    pulls the mouth and a turning head towards the track's mean (bench/landmarks.py);
     ``identity``: give each track a person when its first frame leaves, and drop the tracks
     of persons not selected (:mod:`vidgpen.faces.persons`).
     """
@@ -88,7 +91,7 @@ class FaceAnalyzer:
         select: str | Sequence[int] = "all",
         min_hits: int = 2,
         shot_threshold: float = 0.45,
-        register: bool = True,
+        register: bool = False,
         times: StageTimes | None = None,
         identity: Identity | None = None,
     ):
@@ -101,8 +104,11 @@ class FaceAnalyzer:
         # Frames between detection runs are interpolated, so the next run must be in view.
         self.lookahead = max(lookahead, detect_every - 1)
         # lookahead 0 (and detecting every frame) means no smoothing: raw landmarks.
-        past = max(self.lookahead, 2 * detect_every) if self.lookahead else 0
+        # The past window is longer than the lookahead: it is where each track's noise is measured.
+        past = max(3 * self.lookahead, 4 * detect_every) if self.lookahead else 0
         self.smoother = LandmarkSmoother(lookahead=self.lookahead, past=past)
+        # How far from its nearest detection a face is still carried.
+        self.reach = max(self.lookahead, 2 * detect_every) if self.lookahead else 0
         self.max_missed_frames = (max_missed + 1) * detect_every - 1
         self.template = template
         self.min_face = min_face
@@ -198,7 +204,7 @@ class FaceAnalyzer:
             return None
         times = np.array([f for f, _ in track.history])
         near = np.abs(times - seq)
-        if near.min() > max(self.smoother.past_frames, self.lookahead):
+        if near.min() > self.reach:
             return None
         nearest = track.history[int(near.argmin())][1]
         samples = sorted([(f, d.points) for f, d in track.history] + list(track.between), key=lambda fp: fp[0])
@@ -261,10 +267,12 @@ class FaceAnalyzer:
 
 
 def make_analyzer(settings: FaceStageSettings, times: StageTimes | None = None,
-                  identity: Identity | None = None) -> FaceAnalyzer:
+                  identity: Identity | None = None, detector: Detector | None = None) -> FaceAnalyzer:
     """The face stage as the run plan sets it: restore and inspect both build it here from the
-    same plan, so the track and person ids inspect shows are the ones ``restore --faces`` selects."""
-    detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
+    same plan, so the track and person ids inspect shows are the ones ``restore --faces`` selects.
+    ``detector`` replaces the one the settings name (benchmarks replay saved detections)."""
+    if detector is None:
+        detector = make_detector(settings.detector, max_side=settings.detect_max_side, device=settings.device)
     return FaceAnalyzer(
         detector,
         detect_every=settings.detect_every,

@@ -1,4 +1,5 @@
-"""Sub-pixel alignment of each track's faces by registering its crops (``--register``, on by default).
+"""Sub-pixel alignment of each track's faces by registering its crops (``--register``, off by default:
+on real talking faces it costs accuracy, bench/landmarks.py).
 
 Smoothed landmarks still wobble: a detector's five points on a grainy frame are off by a
 pixel or two, and smoothing leaves a third of that. Every wobble moves the restored face on

@@ -20,4 +20,4 @@ class FaceStageSettings:
     template: str = "gpen"
     min_face: float = 20.0
     select: str | tuple[int, ...] = "all"  # "all", "largest" or track ids
-    register: bool = True
+    register: bool = False  # registration costs accuracy on real faces (README, Faces across frames)
