@@ -53,9 +53,9 @@ def test_between_detection_runs_registration_follows_the_face(cut_clip, detector
     frames, motions = cut_clip
     for every in (2, 4):
         runs = {register: analyze(frames[:40], detector, register=register, detect_every=every) for register in (False, True)}
-        (interpolated, _), (followed, drift) = (_stability(runs[r], motions, slice(0, 40)) for r in (False, True))
-        print(f"--detect-every {every}: interpolated {interpolated:.3f}  registered {followed:.3f}/{drift:.3f} px at S={S}")
-        assert followed <= 0.4 * interpolated and drift < 2.0
+        (by_flow, _), (followed, drift) = (_stability(runs[r], motions, slice(0, 40)) for r in (False, True))
+        print(f"--detect-every {every}: followed by optical flow {by_flow:.3f}  registered {followed:.3f}/{drift:.3f} px at S={S}")
+        assert followed <= 0.6 * by_flow and drift < 2.0
 
 
 def _detections(frames: list[np.ndarray]) -> list[Detection]:
