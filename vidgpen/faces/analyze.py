@@ -26,7 +26,7 @@ from vidgpen.faces.persons import Identity, Sighting
 from vidgpen.faces.register import CropRegistrar
 from vidgpen.faces.settings import FaceStageSettings
 from vidgpen.faces.shots import ShotDetector
-from vidgpen.faces.smooth import LandmarkSmoother
+from vidgpen.faces.smooth import STRENGTH, LandmarkSmoother
 from vidgpen.faces.track import Track, Tracker
 from vidgpen.io.frames import Frame
 from vidgpen.stats import StageTimes
@@ -108,6 +108,8 @@ class FaceAnalyzer:
         # The past window is longer than the lookahead: it is where each track's noise is measured.
         past = max(3 * self.lookahead, 4 * detect_every) if self.lookahead else 0
         self.smoother = LandmarkSmoother(lookahead=self.lookahead, past=past)
+        if detector.name in STRENGTH:
+            self.smoother = replace(self.smoother, strength=STRENGTH[detector.name])
         if register:
             # Registered points are steadier than a detector's and follow a rigid face: smoothed at
             # their own measured noise, with the prior of a steadier point (what a short track,

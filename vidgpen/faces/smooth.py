@@ -15,9 +15,13 @@ the noise cannot explain (``BURST``): the filter opens where a head turns or a m
 and smooths hard elsewhere. A jump (``JUMP``; a gated innovation in the filter) restarts
 the track's filter instead of being smeared. A talking mouth gets a high q, steady eyes a
 low one; a precise detector (dlib) a low r. ``strength`` scales r: above 1 it trades a
-little accuracy for steadiness (6, on the held-out clips: NME 1.03× raw, jitter 2.3× lower;
-4 gave 1.02× and 2.2×, 8 gave 1.035× and 2.5× but 1.11× on the fast talk_s13; and the
-known-path test's retinaface-onnx jitter 2.5× → 2.8× lower). Everything is in units of the face's eye distance, so one
+little accuracy for steadiness, and makes up for the part of a detector's error that is
+not white (retinaface-onnx's drifts slowly, which the moments count as motion). Chosen per
+detector (``STRENGTH``): for retinaface-onnx 6 (bench/landmarks.py's held-out clips: NME
+1.03× raw, jitter 2.3× lower; 4 gave 1.02× and 2.2×, 8 gave 1.035× and 2.5× but 1.11× on the
+fast talk_s13; tests/test_faces_smooth.py's known path, three noise seeds: jitter 2.5–2.8×
+lower at 4, 2.7–3.0× at 6). dlib's nearly white error needs less: on that path 4 gave
+5.2–5.8× less jitter at 0.74–0.80× the raw drift, 6 gave 4.7–5.2× at 0.89–0.96×. Everything is in units of the face's eye distance, so one
 setting fits every face size.
 
 Why (bench/landmarks.py, real talking heads degraded like home video, scored against
@@ -40,6 +44,7 @@ _EYES = (0, 1)  # landmark indices whose distance is the face's size
 BURST, JUMP = 4.0, 25.0  # a second difference this many times the noise's expected one is real motion; a jump
 _MEDIAN_CHI2_1 = 0.4549364  # median of a χ²(1) variable: turns a median of squares into a variance
 GATE = 12.0  # mean normalised innovation² over the landmarks beyond which the track restarts (a jump)
+STRENGTH = {"dlib": 4.0}  # per detector; others take LandmarkSmoother.strength (see the docstring)
 
 
 @dataclass(frozen=True)
