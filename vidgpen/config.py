@@ -69,7 +69,7 @@ class RestoreConfig:
     persons: str | None = None  # persons file written by `vidgpen inspect --save-persons`: its person ids and embeddings
     min_face: int = 20  # ignore faces smaller than this (px, on screen)
     strength: float = 1.0  # 0 = original, 1 = fully restored
-    smooth: int = 6  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks)
+    smooth: int = 12  # landmark smoothing lookahead in frames (0 = raw per-frame landmarks; 12: bench/landmarks.py, README)
     register: bool = False  # refine each face's alignment by registering its crop to its track's recent crops: steadier on a rigid face, less accurate on a talking one (README, Faces across frames)
     max_missed: int = 10  # frames a track survives without a detection
     template: str = "gpen"  # alignment template for --weights files: gpen | ffhq (registry models bring their own)

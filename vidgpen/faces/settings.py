@@ -15,7 +15,7 @@ class FaceStageSettings:
     detect_max_side: int = 1280
     device: str = "cpu"
     detect_every: int = 1
-    lookahead: int = 6  # frames of lookahead for smoothing (0: raw landmarks)
+    lookahead: int = 12  # frames of lookahead for smoothing (0: raw landmarks)
     max_missed: int = 10
     template: str = "gpen"
     min_face: float = 20.0

@@ -17,11 +17,13 @@ the track's filter instead of being smeared. A talking mouth gets a high q, stea
 low one; a precise detector (dlib) a low r. ``strength`` scales r: above 1 it trades a
 little accuracy for steadiness, and makes up for the part of a detector's error that is
 not white (retinaface-onnx's drifts slowly, which the moments count as motion). Chosen per
-detector (``STRENGTH``): for retinaface-onnx 6 (bench/landmarks.py's held-out clips: NME
-1.03× raw, jitter 2.3× lower; 4 gave 1.02× and 2.2×, 8 gave 1.035× and 2.5× but 1.11× on the
-fast talk_s13; tests/test_faces_smooth.py's known path, three noise seeds: jitter 2.5–2.8×
-lower at 4, 2.7–3.0× at 6). dlib's nearly white error needs less: on that path 4 gave
-5.2–5.8× less jitter at 0.74–0.80× the raw drift, 6 gave 4.7–5.2× at 0.89–0.96×. Everything is in units of the face's eye distance, so one
+detector (``STRENGTH``), with the lookahead: for retinaface-onnx 10 at a lookahead of 12
+(bench/landmarks.py's held-out clips: NME 1.02× raw (p95 1.04×), jitter 2.6× lower; at a
+lookahead of 6, strength 4 gave 1.02× and 2.2×, 6 gave 1.03× and 2.3×, 8 gave 1.035× and
+2.5× but 1.11× on the fast talk_s13; tests/test_faces_smooth.py's known path, lookahead 6,
+three noise seeds: jitter 2.5–2.8× lower at 4, 2.7–3.0× at 6). dlib's nearly white error
+needs less: on that path 4 gave 5.2–5.8× less jitter at 0.74–0.80× the raw drift, 6 gave
+4.7–5.2× at 0.89–0.96×. Everything is in units of the face's eye distance, so one
 setting fits every face size.
 
 Why (bench/landmarks.py, real talking heads degraded like home video, scored against
@@ -51,7 +53,7 @@ STRENGTH = {"dlib": 4.0}  # per detector; others take LandmarkSmoother.strength 
 class LandmarkSmoother:
     lookahead: int = 6
     past: int | None = None  # frames before t that may be used; default = 3 × lookahead
-    strength: float = 6.0  # multiplies the measured detector noise r (chosen by bench/landmarks.py --sweep)
+    strength: float = 10.0  # multiplies the measured detector noise r (chosen by bench/landmarks.py --sweep)
     min_noise: float = 1e-6  # floor of r and q, in (eye distances)²: keeps a noiseless track defined
     prior_samples: int = 8  # below this many second differences, r and q lean on the prior below
     prior_r: float = 4e-4  # (eye distances)²: a 2% RMS detector
