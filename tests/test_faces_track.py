@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import FACES
-from face_clips import analyze, linear_path, load_face, make_clip, smooth_path
+from face_clips import analyze, crop_stability, linear_path, load_face, make_clip, smooth_path
 
+from vidgpen.faces.align import face_affine
 from vidgpen.faces.analyze import FaceAnalyzer
 from vidgpen.faces.detect import make_detector
 from vidgpen.io.frames import Frame
@@ -81,8 +82,15 @@ def test_detect_every_n_frames_fills_the_frames_between(moving_face_clip, detect
     sparse = analyze(clip.frames, detector, detect_every=3)
     assert all(len(r.faces) == 1 for r in sparse)
     assert [r.faces[0].detected for r in sparse] == [t % 3 == 0 for t in range(len(sparse))]
-    err = [np.linalg.norm(a.faces[0].landmarks - b.faces[0].landmarks, axis=1).mean() for a, b in zip(every, sparse)]
-    assert max(err) < 3.0, err
+    # Against the known motion: optical flow follows the face between runs as closely as
+    # detecting every frame does. Measured over six noise seeds and this test: jitter
+    # 0.69–0.92×, drift 0.77–1.07× every frame's; interpolating instead gave 0.93–1.24× and
+    # 0.98–1.25×. The jitter says which; the drift bound says the face is not lost.
+    (every_jitter, every_drift), (jitter, drift) = (
+        crop_stability(np.stack([face_affine(r.faces[0].landmarks, 512) for r in run]), clip.motions[0], 512)
+        for run in (every, sparse))
+    print(f"every frame {every_jitter:.3f}/{every_drift:.3f}, every 3rd {jitter:.3f}/{drift:.3f} (jitter/drift px at 512)")
+    assert jitter <= 1.1 * every_jitter and drift <= 1.3 * every_drift
 
 
 def test_memory_is_bounded_by_the_lookahead(moving_face_clip, detector):
