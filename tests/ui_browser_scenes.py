@@ -28,6 +28,7 @@ from media import write_video
 
 from vidgpen.cli import main as cli
 from vidgpen.io.reader import open_video
+from vidgpen.pipeline.segments import CONTEXT_S
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytest.importorskip("gradio", reason="the ui extra is not installed")
@@ -154,15 +155,17 @@ def _mismatch(after: np.ndarray, frames: list[np.ndarray]) -> str:
 
 
 def _cli_frames(page, media, name: str, index: int) -> list[np.ndarray]:
-    """The frames up to ``index`` + 10 as `vidgpen restore` makes them with the command line the UI
+    """The frames up to ``index`` + 2 s as `vidgpen restore` makes them with the command line the UI
     shows (FFV1: lossless)."""
     flags = _command(page)[5:]  # after `vidgpen restore IN -o OUT`
     for flag in ("--resume", "--preview"):  # one segment here: the same frames as a plain run
         if flag in flags:
             del flags[flags.index(flag):flags.index(flag) + 2]
     out = media["root"] / name
+    # As far past the frame as the preview looks (its after-context): the landmark smoother
+    # looks 12 frames ahead, so a run cut 10 frames after it smoothed the frame otherwise.
     assert cli(["restore", str(media["clip"]), "-o", str(out), *flags, "-q",
-                "--end", f"{(index + 10) / 25}"]) == 0
+                "--end", f"{index / 25 + CONTEXT_S}"]) == 0
     return _frames(out)
 
 
