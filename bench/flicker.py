@@ -58,21 +58,23 @@ CONFIGS = {64: dict(narrow=0.25), 128: dict(narrow=0.25), 256: dict(narrow=0.5, 
 DEFAULT = RestoreConfig().deflicker
 
 
-def restore(clip: FlickerClip, weights: Path, strength: float, dtype: str, out: Path) -> tuple[list[np.ndarray], dict]:
+def restore(clip: FlickerClip, weights: Path, strength: float, dtype: str, out: Path,
+            register: bool) -> tuple[list[np.ndarray], dict]:
     """The pipeline on ``clip`` at ``strength``; its faces in photo coordinates and its report."""
-    config = RestoreConfig(weights=str(weights), deflicker=strength, device="cpu", dtype=dtype, codec="ffv1",
+    config = RestoreConfig(weights=str(weights), deflicker=strength, device="cpu", dtype=dtype, codec="ffv1", register=register,
                            pix_fmt="yuv444p10le")  # 10-bit 4:4:4: no chroma loss, 1/4-level rounding
     report = Pipeline(config).run(clip.video, out, overwrite=True).to_dict()
     frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(out)]
     return clip_photos(frames, clip.motions, PHOTO_PX), report
 
 
-def measure(clip: FlickerClip, size: int, dtype: str, strength: float, folder: Path) -> tuple[dict, dict]:
+def measure(clip: FlickerClip, size: int, dtype: str, strength: float, folder: Path,
+            register: bool = False) -> tuple[dict, dict]:
     """One clip, GPEN size and dtype at --deflicker 0 and ``strength``: the row, and the faces (for the strip)."""
     weights = make_gpen_checkpoint(folder / f"gpen-{size}.pth", size=size, **CONFIGS[size])
     faces, row = {}, dict(clip=clip.spec.name, size=size, dtype=dtype, deflicker=strength)
     for value in (0.0, strength):
-        faces[value], report = restore(clip, weights, value, dtype, folder / f"out-{value}.mkv")
+        faces[value], report = restore(clip, weights, value, dtype, folder / f"out-{value}.mkv", register)
         count = max(report["faces"], 1)
         row[f"restore_ms_per_face_{value:g}"] = 1000 * report["stage_seconds"].get("restore", 0.0) / count
         row["fusion_ms_per_face"] = 1000 * report["stage_seconds"].get("deflicker", 0.0) / count
@@ -154,6 +156,7 @@ def main() -> int:
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[256, 512, 1024],
                         help="released GPEN configs to time the fusion alone on")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--register", action="store_true", help="with --register (off by default since issue 21)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,7 +165,7 @@ def main() -> int:
             clip = make_flicker_clip(next(c for c in CLIPS if c.name == name), folder)
             for size in args.sizes:
                 for dtype in args.dtypes:
-                    row, faces = measure(clip, size, dtype, args.strength, folder)
+                    row, faces = measure(clip, size, dtype, args.strength, folder, args.register)
                     rows.append(row)
                     print(_table([row]).splitlines()[1], flush=True)
             if args.strip and name == args.clips[0]:
