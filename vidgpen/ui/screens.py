@@ -95,6 +95,7 @@ class Screens:
 
     def __init__(self, queue: JobQueue, outputs: Path) -> None:
         self.queue, self.outputs = queue, outputs
+        self._batch_ended: set[int] = set()  # batch jobs whose last state the Batch screen has shown
 
     def describe(self, input: str, output: str, segments: float, overwrite: bool, argv: list[str]) -> tuple[str, str, str]:
         """(error, command line, TOML) for the Settings screen."""
@@ -271,19 +272,25 @@ class Screens:
         return f"batch job {job.id} queued ({len(include) or 'every'} file(s))"
 
     def batch_state(self, library: str, output: str) -> tuple[Any, str]:
-        """The files' status from the manifest, and the batch job's line."""
+        """The files' status from the manifest, and the batch job's line, while a batch job runs and
+        once when it ends. Otherwise nothing changes: every tick blanked a plan (dry run) the
+        moment it was shown (the browser test caught it on a loaded machine)."""
+        import gradio as gr
+
         from vidgpen.batch import MANIFEST_NAME, Manifest
 
         job = self.queue.latest("batch")
-        folder = Path(output) if output else Path(job.output) if job else None
+        if job is None or job.id in self._batch_ended:
+            return gr.skip(), gr.skip()
+        if job.status not in (QUEUED, RUNNING):
+            self._batch_ended.add(job.id)
+        folder = Path(output) if output else Path(job.output)
         rows = ""
-        if folder is not None and (folder / MANIFEST_NAME).exists():
+        if (folder / MANIFEST_NAME).exists():
             try:
                 rows = _files_table(list(Manifest(folder).records.values()))
             except VidgpenError as exc:
                 return None, _error(exc)
-        if job is None:
-            return rows, ""
         done = sum(1 for status in job.files.values() if status == "done")
         line = f"batch job {job.id}: {job.status}, {done} done of {len(job.files)} finished so far"
         return rows, line + (f"; {html.escape(job.error)}" if job.error else "")
