@@ -208,8 +208,8 @@ class Screens:
         import gradio as gr
 
         job = self.queue.latest("restore")
-        if job is None:
-            return "", None, gr.skip(), gr.skip(), gr.skip(), shown
+        if job is None:  # leave the screen as it is: a refused start's message stays
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), shown
         stages = [[stage, f"{seconds:.2f}"] for stage, seconds in sorted(job.stage_seconds.items(), key=lambda kv: -kv[1])]
         key = [job.id, job.status]
         if shown == key:
